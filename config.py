@@ -1,0 +1,297 @@
+"""Every taskhub setting, declared once with its default and help text.
+
+A setting named ``allow_get_login`` is set by the flag ``--allow-get-login`` or
+the environment variable ``TASKHUB_ALLOW_GET_LOGIN``; the flag wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+ENV_PREFIX = "TASKHUB_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value taskhub cannot use; the message names the setting."""
+
+
+# --- value parsers: each takes the raw string and returns the typed value ---
+
+
+def parse_str(raw: str) -> str:
+    return raw
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_port(raw: str) -> int:
+    port = int(raw)
+    if not 1 <= port <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return port
+
+
+def parse_address(raw: str) -> str:
+    if raw != "localhost":
+        ipaddress.ip_address(raw)
+    return raw
+
+
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of 1 or more")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    """Bytes, with an optional k/m/g suffix (powers of 1024), as nginx writes them."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", raw.lower())
+    if not match or int(match.group(1)) < 1:
+        raise ValueError("expected a size such as 1048576, 512k or 1m")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds, with an optional s/m/h/d suffix."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", raw.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError("expected a duration such as 30, 15m or 30d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    return origins
+
+
+def parse_log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected debug, info, warning or error")
+    return level
+
+
+def parse_url(raw: str) -> str:
+    if not re.fullmatch(r"https?://[^\s]+", raw):
+        raise ValueError("expected an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def parse_mongodb_uri(raw: str) -> str:
+    if not raw.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError("expected a URI starting with mongodb:// or mongodb+srv://")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None  # written as on the command line; None means unset
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # serving
+    Setting("address", "127.0.0.1", parse_address, "address to listen on"),
+    Setting("port", "8000", parse_port, "port to listen on (with --processes: nginx's port)"),
+    Setting(
+        "processes",
+        "1",
+        positive_int,
+        "with more than 1, run a local stack: that many taskhub processes on the "
+        "ports after --port, behind nginx on --port",
+    ),
+    Setting(
+        "xheaders",
+        "false",
+        parse_bool,
+        "trust X-Real-IP and X-Forwarded-Proto from the proxy in front (nginx)",
+    ),
+    Setting("max_body_size", "1m", parse_size, "largest request body accepted; larger gets 413"),
+    Setting(
+        "drain_timeout",
+        "10",
+        parse_duration,
+        "on SIGTERM, how long requests in flight may take to finish",
+    ),
+    # data
+    Setting(
+        "mongodb_uri",
+        None,
+        parse_mongodb_uri,
+        "MongoDB to use; unset starts the embedded server with its files in --data-dir",
+        secret=True,
+    ),
+    Setting("database", "taskhub", parse_str, "name of the MongoDB database"),
+    Setting("data_dir", "./var", parse_str, "directory for the embedded database and generated secrets"),
+    Setting(
+        "startup_timeout",
+        "20",
+        parse_duration,
+        "how long to wait for the database at start-up before giving up",
+    ),
+    # security
+    Setting(
+        "cookie_secret",
+        None,
+        parse_str,
+        "key signing session cookies; unset: generated once into --data-dir",
+        secret=True,
+    ),
+    Setting(
+        "cors_origins",
+        "",
+        parse_origins,
+        "comma-separated origins allowed to call with credentials (cookies, tokens)",
+    ),
+    Setting("token_ttl", "30d", parse_duration, "how long a login token stays valid"),
+    Setting(
+        "allow_get_login",
+        "false",
+        parse_bool,
+        "accept GET /login?username=&pwd= from classic clients (puts passwords in URLs)",
+    ),
+    Setting("log_level", "info", parse_log_level, "debug, info, warning or error"),
+    # live updates
+    Setting(
+        "live",
+        "true",
+        parse_bool,
+        "serve /api/live (needs a MongoDB with change streams: a replica set)",
+    ),
+    Setting("live_max_sockets", "20", positive_int, "most live sockets one user may hold open"),
+    Setting(
+        "live_ping_interval",
+        "25",
+        parse_duration,
+        "seconds between server pings on live sockets; below nginx's proxy_read_timeout",
+    ),
+    # mini-programs
+    Setting("wechat_appid", None, parse_str, "WeChat mini-program appid"),
+    Setting("wechat_secret", None, parse_str, "WeChat mini-program app secret", secret=True),
+    Setting(
+        "wechat_api_base",
+        "https://api.weixin.qq.com",
+        parse_url,
+        "base URL of WeChat's code2Session API",
+    ),
+    Setting("toutiao_appid", None, parse_str, "Toutiao (Douyin) mini-program appid"),
+    Setting("toutiao_secret", None, parse_str, "Toutiao mini-program app secret", secret=True),
+    Setting(
+        "toutiao_api_base",
+        "https://developer.toutiao.com",
+        parse_url,
+        "base URL of Toutiao's code2Session API",
+    ),
+)
+
+
+class Config:
+    """The settings' values, read as attributes: ``config.port``."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:  # never shows secrets
+        shown = {
+            s.name: ("***" if s.secret and self.__dict__[s.name] else self.__dict__[s.name])
+            for s in SETTINGS
+        }
+        return f"Config({shown})"
+
+    def replace(self, **changes: Any) -> "Config":
+        return Config({**self.__dict__, **changes})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="taskhub: tasks, login and live updates over HTTP and WebSocket.",
+        epilog=f"Every flag can also be set by an environment variable: {ENV_PREFIX}<NAME>.",
+    )
+    for setting in SETTINGS:
+        default = "unset" if setting.default is None else setting.default
+        kwargs: dict[str, Any] = {
+            "dest": setting.name,
+            "default": None,
+            "metavar": "VALUE",
+            "help": f"{setting.help} (default: {default}; env {setting.env})",
+        }
+        if setting.parse is parse_bool:
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        parser.add_argument(setting.flag, **kwargs)
+    return parser
+
+
+def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Reads every setting from flags, then the environment, then the default.
+
+    argparse exits with status 2 on an unknown flag; a bad value raises ConfigError.
+    """
+    environ = os.environ if environ is None else environ
+    flags = vars(build_parser().parse_args(argv))
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if flags[setting.name] is not None:
+            raw, source = flags[setting.name], setting.flag
+        elif setting.env in environ:
+            raw, source = environ[setting.env], setting.env
+        else:
+            raw, source = setting.default, "default"
+        if raw is None or (raw == "" and setting.default is None):
+            values[setting.name] = None
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as e:
+            shown = "***" if setting.secret else repr(raw)
+            raise ConfigError(f"{setting.name} ({source}) = {shown}: {e}") from None
+    check_pairs(values)
+    return Config(values)
+
+
+def check_pairs(values: Mapping[str, Any]) -> None:
+    """Settings that only make sense together."""
+    for platform in ("wechat", "toutiao"):
+        appid, secret = values[f"{platform}_appid"], values[f"{platform}_secret"]
+        if bool(appid) != bool(secret):
+            raise ConfigError(f"{platform}_appid and {platform}_secret must be set together")
+    if values["processes"] > 1 and values["port"] + values["processes"] > 65535:
+        raise ConfigError("processes: the ports after --port run past 65535")
+
+
+def log_level_number(config: Config) -> int:
+    return getattr(logging, config.log_level)

@@ -1,0 +1,1 @@
+"""Tornado handlers, one module per area; each module ends with its ``routes``."""

@@ -1,0 +1,25 @@
+"""``/healthz``: is this process serving, and does its database answer?"""
+
+from __future__ import annotations
+
+from store import is_unavailable
+
+from .base import RETRY_AFTER_UNAVAILABLE, APIHandler
+
+
+class HealthHandler(APIHandler):
+    uses_session = False  # a health check must not depend on credentials
+
+    async def get(self) -> None:
+        try:
+            await self.store.ping()
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
+            self.set_header("Retry-After", str(RETRY_AFTER_UNAVAILABLE))
+            self.write_json({"status": "unavailable", "db": "unreachable"}, status=503)
+            return
+        self.write_json({"status": "ok", "db": "ok"})
+
+
+routes = [(r"/healthz", HealthHandler)]

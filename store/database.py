@@ -1,0 +1,76 @@
+"""One MongoDB client per process, and the typed collections reached through it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure
+
+from .login_failures import LoginFailures
+from .tokens import Tokens
+from .users import Users
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+
+# A request must not hang for pymongo's default 30 s when the database is down:
+# it answers 503 after this long instead.
+SERVER_SELECTION_TIMEOUT_MS = 3000
+
+
+class Store:
+    """The collections taskhub uses, each behind a small typed class."""
+
+    def __init__(self, client: AsyncMongoClient, database: str):
+        self.client = client
+        self.db = client[database]
+        self.users = Users(self.db.users)
+        self.tokens = Tokens(self.db.tokens)
+        self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
+
+    async def create_indexes(self) -> None:
+        """Idempotent: creating an index that exists already changes nothing."""
+        for collection in (self.users, self.tokens, self.login_failures):
+            await collection.create_indexes()
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def make_client(uri: str, **options) -> AsyncMongoClient:
+    options.setdefault("serverSelectionTimeoutMS", SERVER_SELECTION_TIMEOUT_MS)
+    return AsyncMongoClient(uri, tz_aware=True, connect=False, **options)
+
+
+async def wait_until_reachable(client: AsyncMongoClient, timeout: float) -> None:
+    """Pings until the server answers; raises ConnectionFailure after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await client.admin.command("ping")
+            return
+        except ConnectionFailure:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("waiting for the database to answer")
+            await asyncio.sleep(0.5)
+
+
+async def open_store(uri: str, database: str, timeout: float) -> Store:
+    """Connects, waits for the server within ``timeout``, and creates the indexes."""
+    client = make_client(uri)
+    try:
+        await wait_until_reachable(client, timeout)
+        store = Store(client, database)
+        await store.create_indexes()
+    except BaseException:
+        await client.close()
+        raise
+    return store

@@ -1,0 +1,83 @@
+"""The ``tokens`` collection: login sessions, kept only as digests of their tokens.
+
+A session carries the user's id and name, so that authenticating a request is a
+single lookup and never needs the ``users`` collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .types import utcnow
+from .users import User
+
+
+@dataclass(frozen=True)
+class Session:
+    digest: str
+    user_id: str
+    username: str
+    expires_at: datetime
+
+
+def new_token() -> str:
+    """An opaque token of 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Tokens:
+    def __init__(self, collection: AsyncCollection):
+        self.collection = collection
+
+    async def create_indexes(self) -> None:
+        # TTL: MongoDB removes expired sessions by itself; lookups check expiry too,
+        # because the TTL monitor runs only once a minute.
+        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        await self.collection.create_index([("user_id", ASCENDING)])
+
+    async def issue(self, user: User, ttl_seconds: float) -> tuple[str, Session]:
+        token = new_token()
+        now = utcnow()
+        session = Session(
+            digest=token_digest(token),
+            user_id=user.id,
+            username=user.username,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        await self.collection.insert_one(
+            {
+                "_id": session.digest,
+                "user_id": ObjectId(user.id),
+                "username": user.username,
+                "created_at": now,
+                "expires_at": session.expires_at,
+            }
+        )
+        return token, session
+
+    async def lookup(self, token: str) -> Session | None:
+        doc = await self.collection.find_one(
+            {"_id": token_digest(token), "expires_at": {"$gt": utcnow()}}
+        )
+        if doc is None:
+            return None
+        return Session(
+            digest=doc["_id"],
+            user_id=str(doc["user_id"]),
+            username=doc["username"],
+            expires_at=doc["expires_at"],
+        )
+
+    async def revoke(self, digest: str) -> None:
+        await self.collection.delete_one({"_id": digest})

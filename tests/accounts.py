@@ -1,0 +1,33 @@
+"""Helpers for tests that need a registered, logged-in user."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+PASSWORD = "correct horse battery"
+
+
+def new_username(prefix: str = "user") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def register(client: httpx.AsyncClient, username: str | None = None) -> str:
+    username = username or new_username()
+    response = await client.post("/api/users", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    return username
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await client.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+async def register_and_login(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    """A new user; returns its name and the headers that authenticate as it."""
+    username = await register(client)
+    token = await login(client, username)
+    return username, {"Authorization": f"Bearer {token}"}
