@@ -1,0 +1,22 @@
+# Shared by ./test (and ./run --processes): installs the Debian packages that the
+# tests and the local stack run for real, when they are missing and we are root.
+
+# command -> Debian package providing it
+declare -A SYSTEM_PACKAGES=(
+    [systemd-analyze]=systemd
+)
+
+ensure_system_packages() {
+    local missing=() cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("${SYSTEM_PACKAGES[$cmd]}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
+        return 1
+    fi
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
