@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Awaitable, Callable, TypeVar
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
+from .changes import Changes
 from .login_failures import LoginFailures
 from .tokens import Tokens
 from .users import Users
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+# How long changes are kept for live clients catching up after a disconnect.
+CHANGE_RETENTION_SECONDS = 24 * 3600
 
 # A request must not hang for pymongo's default 30 s when the database is down:
 # it answers 503 after this long instead.
@@ -31,11 +38,18 @@ class Store:
         self.users = Users(self.db.users)
         self.tokens = Tokens(self.db.tokens)
         self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
+        self.changes = Changes(self.db.changes, self.db.change_counters, CHANGE_RETENTION_SECONDS)
 
     async def create_indexes(self) -> None:
         """Idempotent: creating an index that exists already changes nothing."""
-        for collection in (self.users, self.tokens, self.login_failures):
+        for collection in (self.users, self.tokens, self.login_failures, self.changes):
             await collection.create_indexes()
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Runs ``work(session)`` in one multi-document transaction, retried by the
+        driver on transient errors; ``work`` must pass ``session`` to every operation."""
+        async with self.client.start_session() as session:
+            return await session.with_transaction(work)
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -58,7 +57,7 @@ class Tokens:
         await self.collection.insert_one(
             {
                 "_id": session.digest,
-                "user_id": ObjectId(user.id),
+                "user_id": user.id,
                 "username": user.username,
                 "created_at": now,
                 "expires_at": session.expires_at,
@@ -74,7 +73,7 @@ class Tokens:
             return None
         return Session(
             digest=doc["_id"],
-            user_id=str(doc["user_id"]),
+            user_id=doc["user_id"],
             username=doc["username"],
             expires_at=doc["expires_at"],
         )

@@ -16,6 +16,10 @@ from .errors import Conflict
 from .types import typed, utcnow
 
 
+# Other collections refer to a user by this id as a string, never as an ObjectId:
+# the embedded server does not match ObjectId values in fields other than _id.
+
+
 @dataclass(frozen=True)
 class User:
     id: str

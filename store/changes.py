@@ -1,0 +1,97 @@
+"""The ``changes`` collection: every change to a task, numbered per owner.
+
+Task writes record their change in the same transaction, so a change is stored if
+and only if the task write is. Each owner's ``seq`` runs 1, 2, 3… without gaps: a
+live client that saw ``seq`` n asks for what came after, and a gap before the oldest
+change still kept means it must fetch the whole list again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .types import utcnow
+
+CHANGE_TYPES = ("task.created", "task.updated", "task.deleted")
+
+
+class Changes:
+    def __init__(
+        self, collection: AsyncCollection, counters: AsyncCollection, retention_seconds: float
+    ):
+        self.collection = collection
+        self.counters = counters  # one document per owner: {_id: owner, seq: last seq}
+        # owners are user ids as strings (see store/users.py)
+        self.retention = timedelta(seconds=retention_seconds)
+
+    async def create_indexes(self) -> None:
+        await self.collection.create_index([("owner", ASCENDING), ("seq", ASCENDING)], unique=True)
+        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+    async def record(
+        self, owner: str, kind: str, task: dict[str, Any], session: AsyncClientSession
+    ) -> int:
+        """Stores one change within ``session``'s transaction; returns its seq.
+
+        ``task`` is the task as the store returns it (without its owner).
+        """
+        if kind not in CHANGE_TYPES:
+            raise ValueError(f"unknown change type {kind!r}")
+        counter = await self.counters.find_one_and_update(
+            {"_id": owner},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        seq = int(counter["seq"])
+        now = utcnow()
+        await self.collection.insert_one(
+            {
+                "owner": owner,
+                "seq": seq,
+                "type": kind,
+                "task": task,
+                "at": now,
+                "expires_at": now + self.retention,
+            },
+            session=session,
+        )
+        return seq
+
+    async def last_seq(self, owner: str) -> int:
+        counter = await self.counters.find_one({"_id": owner})
+        return int(counter["seq"]) if counter else 0
+
+    async def since(self, owner: str, seq: int, limit: int = 1000) -> list[dict[str, Any]] | None:
+        """The owner's changes after ``seq``, oldest first; None when some of them are
+        no longer kept (or more than ``limit`` are missing), so the client must resync."""
+        cursor = (
+            self.collection.find({"owner": owner, "seq": {"$gt": seq}})
+            .sort("seq", ASCENDING)
+            .limit(limit + 1)
+        )
+        found = [change(doc) async for doc in cursor]
+        last = await self.last_seq(owner)
+        if len(found) > limit:
+            return None
+        expected = list(range(seq + 1, last + 1))
+        if [c["seq"] for c in found][: len(expected)] != expected:
+            return None
+        return found
+
+
+def change(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored change as plain values, seq as an integer."""
+    return {
+        "owner": doc["owner"],
+        "seq": int(doc["seq"]),
+        "type": doc["type"],
+        "task": doc["task"],
+        "at": doc["at"],
+    }
