@@ -193,6 +193,7 @@ class APIHandler(BaseHandler):
     async def start_session(self, user: Any) -> None:
         """Logs ``user`` in: a new token, the session cookie, and the login answer."""
         token, session = await self.store.tokens.issue(user, self.config.token_ttl)
+        self.current_user = session  # so the access log names who logged in
         self.set_signed_cookie(
             SESSION_COOKIE,
             token,
