@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -291,7 +290,3 @@ def check_pairs(values: Mapping[str, Any]) -> None:
             raise ConfigError(f"{platform}_appid and {platform}_secret must be set together")
     if values["processes"] > 1 and values["port"] + values["processes"] > 65535:
         raise ConfigError("processes: the ports after --port run past 65535")
-
-
-def log_level_number(config: Config) -> int:
-    return getattr(logging, config.log_level)
