@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,18 @@ def username_key(username: str) -> str:
     return username.casefold()
 
 
+# Mini-program accounts are found by the platform's openid (or unionid) in
+# "<platform>_openid" / "<platform>_unionid", and named "<prefix>_<hash of the openid>"
+# because every account needs a unique username.
+MINIPROGRAM_PREFIXES = {"wechat": "wx", "toutiao": "tt"}
+
+
+def miniprogram_username(platform: str, openid: str, attempt: int = 0) -> str:
+    """A stable name for a mini-program user; longer on each retry after a clash."""
+    digest = hashlib.sha256(f"{platform}:{openid}".encode()).hexdigest()
+    return f"{MINIPROGRAM_PREFIXES[platform]}_{digest[: 10 + 4 * attempt]}"
+
+
 def _user(doc: dict[str, Any]) -> User:
     doc = typed(doc, _SCHEMA)
     return User(
@@ -52,6 +65,12 @@ class Users:
 
     async def create_indexes(self) -> None:
         await self.collection.create_index([("username_key", ASCENDING)], unique=True)
+        for platform in MINIPROGRAM_PREFIXES:
+            # sparse: accounts of the other kinds have no such field
+            await self.collection.create_index(
+                [(f"{platform}_openid", ASCENDING)], unique=True, sparse=True
+            )
+            await self.collection.create_index([(f"{platform}_unionid", ASCENDING)], sparse=True)
 
     async def create(self, username: str, password_hash: str | None, **extra: Any) -> User:
         doc = {
@@ -78,6 +97,39 @@ class Users:
             return None
         doc = await self.collection.find_one({"_id": oid})
         return _user(doc) if doc else None
+
+    async def for_miniprogram(
+        self, platform: str, openid: str, unionid: str | None = None
+    ) -> User:
+        """The account of a mini-program user, created on first login.
+
+        Found by openid, else by unionid (the same person under another appid of
+        the same developer account); the unionid is kept when given.
+        """
+        openid_field, unionid_field = f"{platform}_openid", f"{platform}_unionid"
+        for attempt in range(5):
+            doc = await self.collection.find_one({openid_field: openid})
+            if doc is None and unionid:
+                doc = await self.collection.find_one({unionid_field: unionid})
+            if doc is not None:
+                changes = {openid_field: openid}
+                if unionid:
+                    changes[unionid_field] = unionid
+                if any(doc.get(k) != v for k, v in changes.items()):
+                    try:
+                        await self.collection.update_one({"_id": doc["_id"]}, {"$set": changes})
+                    except DuplicateKeyError:
+                        continue  # this openid was just given its own account: use that
+                return _user(doc)
+            identity = {openid_field: openid, **({unionid_field: unionid} if unionid else {})}
+            try:
+                return await self.create(
+                    miniprogram_username(platform, openid, attempt), None, **identity
+                )
+            except Conflict:
+                # a concurrent first login created it, or the name is taken: look again
+                continue
+        raise Conflict(f"no account could be created for this {platform} user")
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.collection.update_one(
