@@ -20,7 +20,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 import config as settings
-from handlers import auth, health, miniprogram
+from handlers import auth, health, miniprogram, scores
 from handlers.base import NotFoundHandler
 from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
 from handlers.logs import log_request
@@ -43,7 +43,7 @@ class Application(tornado.web.Application):
 
 
 def routes() -> list[Any]:
-    return [*health.routes, *auth.routes, *miniprogram.routes]
+    return [*health.routes, *auth.routes, *miniprogram.routes, *scores.routes]
 
 
 def make_app(config: settings.Config, store: Store, cookie_secret: str) -> Application:

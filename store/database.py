@@ -13,6 +13,7 @@ from pymongo.errors import ConnectionFailure
 
 from .changes import Changes
 from .login_failures import LoginFailures
+from .scores import Scores
 from .tokens import Tokens
 from .users import Users
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+# Floods of the scoring form are counted per client address within this window.
+SCORE_FLOOD_WINDOW_SECONDS = 60
 # How long changes are kept for live clients catching up after a disconnect.
 CHANGE_RETENTION_SECONDS = 24 * 3600
 
@@ -39,10 +42,20 @@ class Store:
         self.tokens = Tokens(self.db.tokens)
         self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
         self.changes = Changes(self.db.changes, self.db.change_counters, CHANGE_RETENTION_SECONDS)
+        self.scores = Scores(self.db.scores)
+        # counted like failed logins, with the client address as the "account"
+        self.score_flood = LoginFailures(self.db.score_flood, SCORE_FLOOD_WINDOW_SECONDS)
 
     async def create_indexes(self) -> None:
         """Idempotent: creating an index that exists already changes nothing."""
-        for collection in (self.users, self.tokens, self.login_failures, self.changes):
+        for collection in (
+            self.users,
+            self.tokens,
+            self.login_failures,
+            self.changes,
+            self.scores,
+            self.score_flood,
+        ):
             await collection.create_indexes()
 
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:

@@ -1,0 +1,71 @@
+"""The ``scores`` collection: submissions of the classic scoring form.
+
+A submission rates one phone number (``acc_nbr``) with three grades and three
+comments. Submissions made while logged in carry the user's id (as a string, like
+every reference to a user), and only that user can read them back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .types import typed, utcnow
+
+GRADE_FIELDS = ("grade1", "grade2", "grade3")
+TEXT_FIELDS = ("txt1", "txt2", "txt3")
+
+_SCHEMA = {"acc_nbr": str, **{name: int for name in GRADE_FIELDS}}
+
+
+def score(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored submission as plain, typed values."""
+    doc = typed(doc, _SCHEMA)
+    return {
+        "id": str(doc["_id"]),
+        "acc_nbr": doc["acc_nbr"],
+        **{name: doc[name] for name in GRADE_FIELDS},
+        **{name: doc[name] for name in TEXT_FIELDS},
+        "user_id": doc.get("user_id"),
+        "created_at": doc["created_at"],
+    }
+
+
+class Scores:
+    def __init__(self, collection: AsyncCollection):
+        self.collection = collection
+
+    async def create_indexes(self) -> None:
+        # serves "this user's submissions for this number, newest first"
+        await self.collection.create_index(
+            [("user_id", ASCENDING), ("acc_nbr", ASCENDING), ("created_at", DESCENDING)]
+        )
+
+    async def add(
+        self,
+        acc_nbr: str,
+        grades: Sequence[int],
+        texts: Sequence[str],
+        user_id: str | None,
+    ) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "acc_nbr": acc_nbr,
+            **dict(zip(GRADE_FIELDS, grades, strict=True)),
+            **dict(zip(TEXT_FIELDS, texts, strict=True)),
+            "created_at": utcnow(),
+        }
+        if user_id is not None:
+            doc["user_id"] = user_id
+        result = await self.collection.insert_one(doc)
+        return score({**doc, "_id": result.inserted_id})
+
+    async def submitted_by(self, user_id: str, acc_nbr: str, limit: int) -> list[dict[str, Any]]:
+        """``user_id``'s submissions for ``acc_nbr``, newest first."""
+        cursor = (
+            self.collection.find({"user_id": user_id, "acc_nbr": acc_nbr})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [score(doc) async for doc in cursor]
