@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import tornado.web
-from tornado.httpserver import HTTPServer
 
 import config as settings
+from drain import DrainingHTTPServer
 from handlers import auth, health, miniprogram, scores
 from handlers.base import NotFoundHandler
 from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
@@ -144,7 +144,7 @@ async def serve(config: settings.Config) -> None:
     store, embedded = await open_database(config, data_dir)
     try:
         app = make_app(config, store, cookie_secret)
-        server = HTTPServer(
+        server = DrainingHTTPServer(
             app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
         )
         try:
@@ -156,11 +156,8 @@ async def serve(config: settings.Config) -> None:
         log.info("taskhub serving on http://%s:%d", config.address, config.port)
         await stop.wait()
         log.info("stopping: no new connections; draining for up to %gs", config.drain_timeout)
-        server.stop()
-        try:
-            await asyncio.wait_for(server.close_all_connections(), config.drain_timeout)
-        except asyncio.TimeoutError:
-            log.warning("drain timeout passed with requests still in flight")
+        server.stop_accepting()
+        await server.drain(config.drain_timeout)
     finally:
         await store.close()
         if embedded:

@@ -1,0 +1,112 @@
+"""Graceful stop: one process drains (in-process tests of drain.DrainingHTTPServer)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import httpx
+import pytest
+import tornado.web
+from tornado.netutil import bind_sockets
+
+from drain import DrainingHTTPServer
+
+# --- one server, in process ---
+
+
+class Slow(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        await asyncio.sleep(float(self.get_query_argument("s", "1")))
+        self.write("done")
+
+
+class Fast(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("fast")
+
+
+@pytest.fixture
+async def draining_server():
+    app = tornado.web.Application([(r"/slow", Slow), (r"/fast", Fast)])
+    server = DrainingHTTPServer(app)
+    sockets = bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    yield server, f"http://127.0.0.1:{port}"
+    server.stop()
+    await server.close_all_connections()
+
+
+async def wait_in_flight(server: DrainingHTTPServer, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while server.in_flight != count:
+        assert time.monotonic() < deadline, f"in_flight={server.in_flight}, expected {count}"
+        await asyncio.sleep(0.01)
+
+
+async def test_drain_finishes_requests_in_flight_and_refuses_new_connections(draining_server):
+    server, url = draining_server
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        slow = asyncio.create_task(client.get("/slow", params={"s": "1"}))
+        await wait_in_flight(server, 1)
+        started = time.monotonic()
+        server.stop_accepting()
+        drained = asyncio.create_task(server.drain(5))
+        async with httpx.AsyncClient(base_url=url, timeout=5) as other:
+            with pytest.raises(httpx.ConnectError):
+                await other.get("/fast")
+        response = await slow
+        assert response.status_code == 200 and response.text == "done"
+        assert response.headers["Connection"] == "close"  # nginx must not reuse it
+        assert await drained is True
+        assert 0.9 < time.monotonic() - started < 4
+        assert server.in_flight == 0
+
+
+async def test_requests_on_kept_alive_connections_are_answered_while_draining(draining_server):
+    server, url = draining_server
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        assert (await client.get("/fast")).headers.get("Connection") != "close"
+        server.stop_accepting()
+        drained = asyncio.create_task(server.drain(5))
+        # the kept-alive connection still works, and is told to close
+        again = await client.get("/fast")
+        assert again.status_code == 200 and again.headers["Connection"] == "close"
+        assert await drained is True
+
+
+async def test_drain_timeout_cuts_what_is_still_running(draining_server):
+    server, url = draining_server
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        slow = asyncio.create_task(client.get("/slow", params={"s": "5"}))
+        await wait_in_flight(server, 1)
+        server.stop_accepting()
+        started = time.monotonic()
+        assert await server.drain(0.3) is False
+        assert time.monotonic() - started < 2
+        with pytest.raises(httpx.TransportError):
+            await slow
+
+
+async def test_connections_queued_in_the_kernel_are_served_not_reset(draining_server):
+    # A connection the kernel has completed but Tornado not yet accepted: nginx may
+    # have sent a request on it. Closing the listening socket would reset it.
+    server, url = draining_server
+    port = int(url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+    server.stop_accepting()  # in the same IOLoop turn: nothing was accepted yet
+    drained = asyncio.create_task(server.drain(5))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    data = b""
+    while b"fast" not in data:
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+        assert chunk, f"connection closed with {data!r}"
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"Connection: close" in data
+    assert await drained is True
