@@ -169,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = settings.load(argv)
         setup_logging(config)
+        if config.processes > 1:
+            import stack  # the local stack: nginx in front of several of these processes
+
+            return stack.main(config, sys.argv[1:] if argv is None else list(argv))
         asyncio.run(serve(config))
     except settings.ConfigError as e:
         print(f"taskhub: bad setting: {e}", file=sys.stderr)

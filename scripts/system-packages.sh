@@ -4,12 +4,15 @@
 # command -> Debian package providing it
 declare -A SYSTEM_PACKAGES=(
     [systemd-analyze]=systemd
+    [nginx]=nginx
+    [openssl]=openssl
 )
 
 ensure_system_packages() {
     local missing=() cmd
     for cmd in "$@"; do
-        command -v "$cmd" >/dev/null 2>&1 || missing+=("${SYSTEM_PACKAGES[$cmd]}")
+        # /usr/sbin is not on a normal user's PATH on Debian, and nginx lives there
+        command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${SYSTEM_PACKAGES[$cmd]}")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

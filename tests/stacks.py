@@ -1,0 +1,254 @@
+"""Helpers for tests that run the local stack (stack.py): real nginx with the shipped
+site in front of real taskhub processes, and a bounded load with live counts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pymongo
+
+from accounts import PASSWORD
+from conftest import make_config
+from stack import TLS, Stack
+
+
+def free_port_block(count: int) -> int:
+    """A port P with P .. P+count-1 all free on 127.0.0.1 (nginx, then the processes)."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no block of free ports")
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp_path: Path,
+    mongodb_uri: str,
+    *,
+    processes: int = 2,
+    tls: TLS | None = None,
+    static_dir: Path | None = None,
+    **overrides,
+) -> Iterator[Stack]:
+    """A started stack on free ports with a database of its own; stopped (and the
+    database dropped) on the way out."""
+    database = "test_stack_" + uuid.uuid4().hex[:10]
+    config = make_config(
+        port=free_port_block(processes + 1),
+        processes=processes,
+        data_dir=str(tmp_path / "var"),
+        mongodb_uri=mongodb_uri,
+        **overrides,
+    )
+    kwargs = {"static_dir": static_dir} if static_dir else {}
+    stack = Stack(
+        config,
+        child_args=["--database", database, "--log-level", "info"],
+        run_dir=tmp_path / "run",
+        log_dir=tmp_path / "logs",
+        tls=tls,
+        **kwargs,
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        client = pymongo.MongoClient(mongodb_uri, serverSelectionTimeoutMS=3000)
+        try:
+            client.drop_database(database)
+        finally:
+            client.close()
+
+
+def stack_database(stack: Stack) -> str:
+    return stack.child_args[stack.child_args.index("--database") + 1]
+
+
+def client_from(address: str, base_url: str, **kwargs) -> httpx.AsyncClient:
+    """An HTTP client whose connections come from ``address`` (any of 127.0.0.0/8),
+    so that nginx sees a client address of the test's choosing."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=20, **kwargs)
+
+
+async def route_exists(base_url: str, path: str) -> bool:
+    """Whether the running taskhub serves ``path`` at all (anything but its JSON 404)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as c:
+        response = await c.get(path)
+    return response.status_code != 404
+
+
+# --- a bounded load with live counts ---
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    failures: list[str] = field(default_factory=list)
+    acknowledged: list[str] = field(default_factory=list)  # ids of writes answered 201
+
+    def __str__(self) -> str:
+        return (
+            f"requests={self.requests} failures={len(self.failures)} "
+            f"writes={len(self.acknowledged)}"
+        )
+
+
+class Writes:
+    """What the load writes, and how every acknowledged write is checked afterwards.
+
+    With the task API: each worker's user creates tasks (POST /api/tasks), checked by
+    listing them. Without it: registrations (POST /api/users), checked by logging in
+    and in the database; those pass nginx's login rate limit, so each worker writes from
+    its own address and no faster than that limit allows.
+    """
+
+    def __init__(self, stack: Stack, tasks: bool):
+        self.stack = stack
+        self.tasks = tasks
+        self.tokens: dict[int, str] = {}
+        self.min_interval = 0.0 if tasks else 0.25  # below the 5 r/s limit per address
+
+    async def setup(self, client: httpx.AsyncClient, worker: int) -> None:
+        if not self.tasks:
+            return
+        username = f"load_{uuid.uuid4().hex[:8]}"
+        created = await client.post("/api/users", json={"username": username, "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        login = await client.post("/api/login", json={"username": username, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        self.tokens[worker] = login.json()["token"]
+
+    def headers(self, worker: int) -> dict[str, str]:
+        token = self.tokens.get(worker)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def write(self, client: httpx.AsyncClient, worker: int, n: int) -> tuple[httpx.Response, str]:
+        if self.tasks:
+            response = await client.post(
+                "/api/tasks", json={"title": f"load {worker}.{n}"}, headers=self.headers(worker)
+            )
+            key = response.json()["task"]["id"] if response.status_code == 201 else ""
+        else:
+            username = f"w{worker}_{n}_{uuid.uuid4().hex[:6]}"
+            response = await client.post("/api/users", json={"username": username, "password": PASSWORD})
+            key = username
+        return response, key
+
+    async def read(self, client: httpx.AsyncClient, worker: int) -> httpx.Response:
+        if self.tasks:
+            return await client.get("/api/tasks", params={"limit": 5}, headers=self.headers(worker))
+        return await client.get("/healthz")
+
+    async def stored(self, acknowledged: list[str]) -> set[str]:
+        """Which of the acknowledged writes are there now, read back through nginx."""
+        found: set[str] = set()
+        if self.tasks:
+            async with httpx.AsyncClient(base_url=self.stack.url, timeout=20) as c:
+                for worker in self.tokens:
+                    url: str | None = "/api/tasks?limit=200"
+                    while url:
+                        page = await c.get(url, headers=self.headers(worker))
+                        assert page.status_code == 200, page.text
+                        found.update(t["id"] for t in page.json()["tasks"])
+                        url = page.json().get("next")
+            return found & set(acknowledged)
+        # Every registration is in the database; a sample also logs in through nginx.
+        client = pymongo.MongoClient(self.stack.mongodb_uri, serverSelectionTimeoutMS=3000)
+        try:
+            users = client[stack_database(self.stack)].users
+            found = {u["username"] for u in users.find({"username": {"$in": acknowledged}}, {"username": 1})}
+        finally:
+            client.close()
+        async with client_from("127.0.0.99", self.stack.url) as c:
+            for username in acknowledged[:: max(1, len(acknowledged) // 5)][:5]:
+                login = await c.post("/api/login", json={"username": username, "password": PASSWORD})
+                assert login.status_code == 200, f"{username}: {login.text}"
+        return found
+
+
+class Load:
+    """``workers`` clients, each from its own loopback address, each doing a write and
+    ``reads`` reads in turn through nginx until stopped (or ``limit`` seconds). Every 5xx, connection
+    error and unexpected status is a failure."""
+
+    def __init__(
+        self, stack: Stack, writes: Writes, workers: int = 6, reads: int = 2, limit: float = 60
+    ):
+        self.stack = stack
+        self.writes = writes
+        self.workers = workers
+        self.reads = reads
+        self.limit = limit
+        self.tally = Tally()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        ready = [asyncio.Event() for _ in range(self.workers)]
+        self._tasks = [asyncio.create_task(self._worker(i, ready[i])) for i in range(self.workers)]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 30)
+
+    async def stop(self) -> Tally:
+        self._stop.set()
+        await asyncio.wait_for(asyncio.gather(*self._tasks), 60)
+        return self.tally
+
+    async def _request(self, label: str, call, expected: int) -> httpx.Response | None:
+        self.tally.requests += 1
+        try:
+            response = await call
+        except httpx.TransportError as e:
+            self.tally.failures.append(f"{label}: {type(e).__name__} {e}")
+            return None
+        if response.status_code != expected:
+            self.tally.failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+        return response
+
+    async def _worker(self, worker: int, ready: asyncio.Event) -> None:
+        deadline = time.monotonic() + self.limit
+        async with client_from(f"127.0.1.{worker + 1}", self.stack.url) as client:
+            await self.writes.setup(client, worker)
+            ready.set()
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                started = time.monotonic()
+                n += 1
+                label = f"worker {worker} write {n}"
+                self.tally.requests += 1
+                try:
+                    response, key = await self.writes.write(client, worker, n)
+                except httpx.TransportError as e:
+                    self.tally.failures.append(f"{label}: {type(e).__name__} {e}")
+                else:
+                    if response.status_code == 201:
+                        self.tally.acknowledged.append(key)
+                    else:
+                        self.tally.failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+                for r in range(self.reads):
+                    call = self.writes.read(client, worker)
+                    await self._request(f"worker {worker} read {n}.{r}", call, 200)
+                pause = self.writes.min_interval - (time.monotonic() - started)
+                if pause > 0:
+                    await asyncio.sleep(pause)
