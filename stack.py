@@ -10,6 +10,7 @@ root is needed for ports from 1024 up. Ctrl-C stops nginx, then the processes
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import pwd
@@ -255,12 +256,19 @@ def _stop(process: subprocess.Popen, sig: int, timeout: float) -> int:
     return process.wait()
 
 
-async def _wait_for_database(uri: str, timeout: float) -> None:
+async def _ping_database(uri: str, timeout: float) -> None:
     client = make_client(uri, serverSelectionTimeoutMS=500)
     try:
         await wait_until_reachable(client, timeout)
     finally:
         await client.close()
+
+
+def _wait_for_database(uri: str, timeout: float) -> None:
+    """Blocks until the database answers; works whether or not this thread runs an
+    event loop (a test's, say), as the check gets a loop of its own in a thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _ping_database(uri, timeout)).result()
 
 
 class Stack:
@@ -369,7 +377,7 @@ class Stack:
         embedded = EmbeddedMongo(data_dir)
         self.database = self._spawn(embedded.command(), "embedded-db")
         try:
-            asyncio.run(_wait_for_database(embedded.uri, self.config.startup_timeout))
+            _wait_for_database(embedded.uri, self.config.startup_timeout)
         except Exception as e:
             raise StackError(
                 f"the embedded database did not answer within {self.config.startup_timeout:g}s; "
