@@ -389,7 +389,8 @@ class Stack:
     def process_name(self, index: int) -> str:
         return f"taskhub-{self.ports[index]}"
 
-    def start_process(self, index: int) -> subprocess.Popen:
+    def command(self, index: int) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of the process on ``self.ports[index]``."""
         assert self.mongodb_uri and self.cookie_secret
         argv = [
             self.python,
@@ -408,6 +409,10 @@ class Stack:
             "TASKHUB_MONGODB_URI": self.mongodb_uri,
             "TASKHUB_COOKIE_SECRET": self.cookie_secret,
         }
+        return argv, env
+
+    def start_process(self, index: int) -> subprocess.Popen:
+        argv, env = self.command(index)
         process = self._spawn(argv, self.process_name(index), env)
         self.processes[index] = process
         return process

@@ -6,6 +6,7 @@ declare -A SYSTEM_PACKAGES=(
     [systemd-analyze]=systemd
     [nginx]=nginx
     [openssl]=openssl
+    [curl]=curl
 )
 
 ensure_system_packages() {

@@ -6,9 +6,14 @@ closed with 1001 and reconnect."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import socket
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -207,3 +212,94 @@ async def test_live_sockets_get_1001_in_a_rolling_restart_and_reconnect(tmp_path
         assert codes == [1001] * len(sockets)
         again = await connect()  # a client reconnects (to whichever process) and carries on
         again.close()
+
+
+# systemctl for scripts/rolling-restart.sh: the "units" are the stack's processes.
+FAKE_SYSTEMCTL = '''#!{python}
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+state = Path({state!r})
+args = sys.argv[1:]
+if args[0] == "show":  # show --property=Wants --value taskhub.target
+    ports = json.loads((state / "ports.json").read_text())
+    print(" ".join(f"taskhub@{{p}}.service" for p in ports))
+    sys.exit(0)
+assert args[0] == "restart", args
+port = args[1].removeprefix("taskhub@").removesuffix(".service")
+unit = json.loads((state / f"{{port}}.json").read_text())
+
+
+def running(pid):
+    try:
+        return "State:\\tZ" not in Path(f"/proc/{{pid}}/status").read_text()
+    except OSError:
+        return False
+
+
+os.kill(unit["pid"], signal.SIGTERM)
+deadline = time.monotonic() + 30
+while running(unit["pid"]):
+    assert time.monotonic() < deadline, "did not stop"
+    time.sleep(0.05)
+with open(unit["log"], "ab") as log:
+    process = subprocess.Popen(unit["argv"], env=unit["env"], stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+unit["pid"] = process.pid
+(state / f"{{port}}.json").write_text(json.dumps(unit))
+'''
+
+
+async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
+    root = Path(__file__).resolve().parent.parent
+    with running_stack(tmp_path, mongodb_uri, processes=2, drain_timeout=5) as stack:
+        state, bin_dir = tmp_path / "units", tmp_path / "bin"
+        state.mkdir()
+        bin_dir.mkdir()
+        (state / "ports.json").write_text(json.dumps(stack.ports))
+        for index, port in enumerate(stack.ports):
+            argv, env = stack.command(index)
+            log = stack.log_dir / f"{stack.process_name(index)}.log"
+            unit = {"pid": stack.processes[index].pid, "argv": argv, "env": env, "log": str(log)}
+            (state / f"{port}.json").write_text(json.dumps(unit))
+        systemctl = bin_dir / "systemctl"
+        systemctl.write_text(FAKE_SYSTEMCTL.format(python=sys.executable, state=str(state)))
+        systemctl.chmod(0o755)
+        try:
+            load = await start_load(stack)
+            await asyncio.sleep(1.0)
+            print(f"\nscripts/rolling-restart.sh under load; before: {load.tally}")
+            script = await asyncio.create_subprocess_exec(
+                "bash", str(root / "scripts" / "rolling-restart.sh"),
+                env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            output, _ = await asyncio.wait_for(script.communicate(), 120)
+            print(f"  script done (status {script.returncode}): {load.tally}")
+            await asyncio.sleep(1.0)
+            tally = await load.stop()
+            stored = await load.writes.stored(tally.acknowledged)
+            missing = set(tally.acknowledged) - stored
+            print(f"  after: {tally}; acknowledged writes stored: {len(stored)}/{len(tally.acknowledged)}")
+            summary = f"{tally}; missing writes: {len(missing)}; failures: {tally.failures[:5]}"
+            assert script.returncode == 0, output.decode()
+            assert f"restarted {len(stack.ports)} processes" in output.decode()
+            assert tally.failures == [], summary
+            assert not missing, summary
+        finally:
+            for port in stack.ports:  # the processes the fake systemctl started
+                pid = json.loads((state / f"{port}.json").read_text())["pid"]
+                if pid not in [p.pid for p in stack.processes if p]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                    deadline = time.monotonic() + 20
+                    while Path(f"/proc/{pid}").exists() and "State:\tZ" not in _status(pid):
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.05)
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "State:\tZ"

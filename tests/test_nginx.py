@@ -9,6 +9,7 @@ import gzip
 import json
 import ssl
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -39,16 +40,22 @@ async def client(stack):
         yield c
 
 
+def lines_with(paths, request_id: str) -> list[str]:
+    """The log lines quoting ``request_id``; a log line may come just after the response."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for p in paths for line in p.read_text().splitlines() if request_id in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def taskhub_log_lines(stack, request_id: str) -> list[str]:
-    lines = []
-    for path in stack.log_dir.glob("taskhub-*.log"):
-        lines += [line for line in path.read_text().splitlines() if request_id in line]
-    return lines
+    return lines_with(list(stack.log_dir.glob("taskhub-*.log")), request_id)
 
 
 def nginx_access_lines(stack, request_id: str) -> list[str]:
-    path = stack.nginx_prefix / "logs" / "taskhub.access.log"
-    return [line for line in path.read_text().splitlines() if request_id in line]
+    return lines_with([stack.nginx_prefix / "logs" / "taskhub.access.log"], request_id)
 
 
 async def test_api_through_nginx_with_one_request_id_in_both_logs(stack, client):
@@ -75,6 +82,33 @@ async def test_client_address_comes_from_nginx_and_sent_headers_change_nothing(s
     lines = taskhub_log_lines(stack, response.headers["X-Request-Id"])
     assert lines and all("client=127.0.0.7" in line for line in lines), lines
     assert not any("203.0.113.9" in line or "198.51.100.1" in line for line in lines)
+
+
+async def test_a_client_cannot_claim_https_over_plain_http(stack):
+    async with client_from("127.0.0.10", stack.url) as c:
+        username = f"proto_{uuid.uuid4().hex[:8]}"
+        assert (await c.post("/api/users", json={"username": username, "password": PASSWORD})).status_code == 201
+        login = await c.post(
+            "/api/login",
+            json={"username": username, "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https", "X-Scheme": "https"},
+        )
+    assert login.status_code == 200
+    cookie = [v for v in login.headers.get_list("set-cookie") if "taskhub_session=" in v]
+    assert cookie and "secure" not in cookie[0].lower()
+
+
+async def test_malformed_requests_get_nginxs_json_400(stack):
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.config.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")  # two Hosts
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["error"]["code"] == "bad_request"
 
 
 async def flood(address: str, url: str, count: int, headers: dict[str, str]) -> list[httpx.Response]:
