@@ -1,0 +1,67 @@
+// One HTTP call through wx.request / tt.request, as a promise.
+//
+// success fires for every HTTP status, so the promise resolves with the status and
+// the caller decides; it rejects only when no answer came (network, timeout).
+const { mp } = require('./platform.js');
+
+function baseUrl() {
+  return getApp().globalData.baseUrl;
+}
+
+function call({ path, method = 'GET', data, header = {} }) {
+  return new Promise((resolve, reject) => {
+    mp.request({
+      url: baseUrl() + path,
+      method,
+      data,
+      header,
+      success(res) {
+        resolve({ statusCode: res.statusCode, data: res.data, header: res.header || {} });
+      },
+      fail(err) {
+        reject(new NetworkError((err && err.errMsg) || 'request:fail'));
+      },
+    });
+  });
+}
+
+class NetworkError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'NetworkError';
+    this.statusCode = 0;
+  }
+}
+
+// What an answer says went wrong: taskhub's {"error": {"message"}}, or the JSON
+// string the classic routes answer with.
+function messageOf(res) {
+  const data = res.data;
+  if (typeof data === 'string' && data) return data;
+  if (data && data.error && data.error.message) return data.error.message;
+  return 'HTTP ' + res.statusCode;
+}
+
+class ApiError extends Error {
+  constructor(res) {
+    super(messageOf(res));
+    this.name = 'ApiError';
+    this.statusCode = res.statusCode;
+    this.data = res.data;
+  }
+}
+
+// A response header, whatever case the server wrote its name in.
+function headerOf(res, name) {
+  const wanted = name.toLowerCase();
+  for (const key of Object.keys(res.header || {})) {
+    if (key.toLowerCase() === wanted) return res.header[key];
+  }
+  return undefined;
+}
+
+function ok(res) {
+  return res.statusCode >= 200 && res.statusCode < 300;
+}
+
+module.exports = { call, baseUrl, ok, headerOf, ApiError, NetworkError };
