@@ -204,14 +204,17 @@ async def test_live_sockets_get_1001_in_a_rolling_restart_and_reconnect(tmp_path
             return conn.close_code
 
         sockets = [await connect() for _ in range(4)]  # spread over both processes by nginx
-        closed = [asyncio.create_task(until_closed(conn)) for conn in sockets]
-        for index in range(len(stack.ports)):
-            assert await asyncio.to_thread(stack.restart, index) == 0
-        codes = await asyncio.wait_for(asyncio.gather(*closed), 20)
-        print(f"\nlive sockets closed with {codes} during the rolling restart")
-        assert codes == [1001] * len(sockets)
-        again = await connect()  # a client reconnects (to whichever process) and carries on
-        again.close()
+        try:
+            closed = [asyncio.create_task(until_closed(conn)) for conn in sockets]
+            for index in range(len(stack.ports)):
+                assert await asyncio.to_thread(stack.restart, index) == 0
+            codes = await asyncio.wait_for(asyncio.gather(*closed), 20)
+            print(f"\nlive sockets closed with {codes} during the rolling restart")
+            assert codes == [1001] * len(sockets)
+            sockets.append(await connect())  # a client reconnects to either process
+        finally:
+            for conn in sockets:
+                conn.close()
 
 
 # systemctl for scripts/rolling-restart.sh: the "units" are the stack's processes.
