@@ -12,9 +12,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
 from .changes import Changes
+from .idempotency import IdempotencyKeys
 from .login_failures import LoginFailures
 from .scores import Scores
+from .tasks import Tasks
+from .todos_urls import TodosUrls
 from .tokens import Tokens
+from .transaction_lock import TransactionLock
 from .users import Users
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,8 @@ LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 SCORE_FLOOD_WINDOW_SECONDS = 60
 # How long changes are kept for live clients catching up after a disconnect.
 CHANGE_RETENTION_SECONDS = 24 * 3600
+# How long an Idempotency-Key's first answer is kept for retries (at least a day).
+IDEMPOTENCY_KEY_RETENTION_SECONDS = 24 * 3600
 
 # A request must not hang for pymongo's default 30 s when the database is down:
 # it answers 503 after this long instead.
@@ -42,6 +48,13 @@ class Store:
         self.tokens = Tokens(self.db.tokens)
         self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
         self.changes = Changes(self.db.changes, self.db.change_counters, CHANGE_RETENTION_SECONDS)
+        self.idempotency_keys = IdempotencyKeys(
+            self.db.idempotency_keys, IDEMPOTENCY_KEY_RETENTION_SECONDS
+        )
+        self.tasks = Tasks(self.db.tasks, self.changes, self.idempotency_keys, self.in_transaction)
+        self.todos_urls = TodosUrls(self.db.todos_urls)
+        self.transaction_lock = TransactionLock(self.db.transaction_lock)
+        self._standalone: bool | None = None
         self.scores = Scores(self.db.scores)
         # counted like failed logins, with the client address as the "account"
         self.score_flood = LoginFailures(self.db.score_flood, SCORE_FLOOD_WINDOW_SECONDS)
@@ -53,6 +66,9 @@ class Store:
             self.tokens,
             self.login_failures,
             self.changes,
+            self.idempotency_keys,
+            self.tasks,
+            self.todos_urls,
             self.scores,
             self.score_flood,
         ):
@@ -61,8 +77,23 @@ class Store:
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Runs ``work(session)`` in one multi-document transaction, retried by the
         driver on transient errors; ``work`` must pass ``session`` to every operation."""
+        if await self.standalone():
+            # no isolation between concurrent transactions there: one at a time
+            async with self.transaction_lock.held():
+                return await self._transaction(work)
+        return await self._transaction(work)
+
+    async def _transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         async with self.client.start_session() as session:
             return await session.with_transaction(work)
+
+    async def standalone(self) -> bool:
+        """Whether the server is a standalone rather than a replica set or mongos
+        (asked once)."""
+        if self._standalone is None:
+            hello = await self.client.admin.command("hello")
+            self._standalone = "setName" not in hello and hello.get("msg") != "isdbgrid"
+        return self._standalone
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
