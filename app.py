@@ -20,7 +20,7 @@ import tornado.web
 
 import config as settings
 from drain import DrainingHTTPServer
-from handlers import auth, health, miniprogram, scores
+from handlers import auth, classic, health, miniprogram, scores, tasks, todo_backend
 from handlers.base import NotFoundHandler
 from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
 from handlers.logs import log_request
@@ -43,7 +43,15 @@ class Application(tornado.web.Application):
 
 
 def routes() -> list[Any]:
-    return [*health.routes, *auth.routes, *miniprogram.routes, *scores.routes]
+    return [
+        *health.routes,
+        *auth.routes,
+        *miniprogram.routes,
+        *scores.routes,
+        *tasks.routes,
+        *classic.routes,
+        *todo_backend.routes,
+    ]
 
 
 def make_app(config: settings.Config, store: Store, cookie_secret: str) -> Application:

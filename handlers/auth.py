@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from security.passwords import hash_password, verify_password
-from store import Conflict
+from store import Conflict, Store, User
 from store.users import username_key
 
 from .base import SESSION_COOKIE, APIError, APIHandler, authenticated, user_json
 from .fields import text
+from .todo_backend import current_todos_url
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-]+")
 USERNAME_RULES = dict(
@@ -57,26 +58,32 @@ class LoginHandler(APIHandler):
         await self.log_in(*self.credentials(self.body_fields()))
 
     async def log_in(self, username: str, password: str) -> None:
-        account = username_key(username)
-        failures = self.store.login_failures
-        locked_until = await failures.locked_until(account, MAX_LOGIN_FAILURES)
-        if locked_until is not None:
-            wait = max(1, math.ceil((locked_until - datetime.now(timezone.utc)).total_seconds()))
-            raise APIError(
-                429,
-                "too many failed logins for this account; try again later",
-                headers={"Retry-After": str(wait)},
-            )
-        user = await self.store.users.by_username(username)
-        matches, needs_rehash = await verify_password(user and user.password_hash, password)
-        if not matches:
-            await failures.record(account)
-            # the same answer for an unknown user and a wrong password
-            raise APIError(401, "wrong username or password")
-        await failures.clear(account)
-        if needs_rehash:
-            await self.store.users.set_password_hash(user.id, await hash_password(password))
-        await self.start_session(user)
+        await self.start_session(await check_password(self.store, username, password))
+
+
+async def check_password(store: Store, username: str, password: str) -> User:
+    """The account these credentials name: 429 while it is locked out after failed
+    attempts, 401 when they are wrong. Shared by every route that takes a password."""
+    account = username_key(username)
+    failures = store.login_failures
+    locked_until = await failures.locked_until(account, MAX_LOGIN_FAILURES)
+    if locked_until is not None:
+        wait = max(1, math.ceil((locked_until - datetime.now(timezone.utc)).total_seconds()))
+        raise APIError(
+            429,
+            "too many failed logins for this account; try again later",
+            headers={"Retry-After": str(wait)},
+        )
+    user = await store.users.by_username(username)
+    matches, needs_rehash = await verify_password(user and user.password_hash, password)
+    if not matches:
+        await failures.record(account)
+        # the same answer for an unknown user and a wrong password
+        raise APIError(401, "wrong username or password")
+    await failures.clear(account)
+    if needs_rehash:
+        await store.users.set_password_hash(user.id, await hash_password(password))
+    return user
 
 
 class ClassicLoginHandler(LoginHandler):
@@ -113,7 +120,8 @@ class MeHandler(APIHandler):
         user = await self.store.users.by_id(self.current_user.user_id)
         if user is None:  # the account went away while its token lived on
             raise APIError(401, "this account no longer exists")
-        self.write_json({"user": user_json(user)})
+        todos_url = await current_todos_url(self, user.id)
+        self.write_json({"user": user_json(user), "todos_url": todos_url})
 
 
 routes = [

@@ -264,19 +264,32 @@ class APIHandler(BaseHandler):
             message = f"internal error; quote request {self.request_id} when reporting it"
         else:
             code, message = _ERROR_CODES.get(status_code, "error"), self._reason
+        if status_code == 405 and "Allow" not in self._headers:
+            self.set_header("Allow", ", ".join(self.implemented_methods()))  # RFC 9110
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         body = self.error_body(status_code, code, message, field)
         self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
 
     # --- CORS ---
 
+    # "credentials": only the configured origins may call, with cookies and tokens.
+    # "public": any origin may call, never with credentials; for URLs that carry
+    # their own authority (Todo-Backend capability URLs) or need none.
+    cors_policy = "credentials"
+
     def set_default_headers(self) -> None:
         super().set_default_headers()
         self.set_header("Cache-Control", "no-store")
+        if self.cors_policy == "public":
+            # the same answer for every origin: no Vary, no credentials
+            self.set_header("Access-Control-Allow-Origin", "*")
+            self.set_header("Access-Control-Expose-Headers", EXPOSED_RESPONSE_HEADERS)
+            return
+        # even without an Origin: a cache must not hand this answer to another origin
+        self.set_header("Vary", "Origin")
         origin = self.request.headers.get("Origin")
         if origin is None:
             return
-        self.set_header("Vary", "Origin")
         if self.origin_allowed(origin):
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Allow-Credentials", "true")
@@ -295,7 +308,7 @@ class APIHandler(BaseHandler):
     async def options(self, *args: Any, **kwargs: Any) -> None:
         """A CORS preflight: allowed origins get the methods and headers they may use."""
         origin = self.request.headers.get("Origin")
-        if origin and self.origin_allowed(origin):
+        if origin and (self.cors_policy == "public" or self.origin_allowed(origin)):
             self.set_header("Access-Control-Allow-Methods", ", ".join(self.implemented_methods()))
             self.set_header("Access-Control-Allow-Headers", ALLOWED_REQUEST_HEADERS)
             self.set_header("Access-Control-Max-Age", "600")

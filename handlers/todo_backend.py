@@ -1,0 +1,113 @@
+"""The Todo-Backend shape: a user's tasks at a capability URL, for TodoMVC-style clients.
+
+Such clients, served from any origin, send no cookies or custom headers, so the
+URL is the credential: ``/todos/<capability>`` lists, creates (``{title, order?}``)
+and deletes all of the owner's todos; ``/todos/<capability>/<id>`` reads, changes
+(``title``, ``completed``, ``order``) and deletes one. ``GET /api/me`` shows the URL
+as ``todos_url``; ``POST /api/me/todos_url`` replaces it, and the old one answers 404.
+The capability is never written to the logs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .base import APIError, APIHandler, authenticated
+from .task_views import TODO, todo
+from .tasks import TaskHandler
+
+_CAPABILITY = re.compile(r"[A-Za-z0-9_-]{43}")  # store/todos_urls.py: 256 bits, base64url
+_HIDDEN = re.compile(r"^/todos/[^/]*")
+
+
+def todos_url(handler: TaskHandler | APIHandler, capability: str) -> str:
+    request = handler.request
+    return f"{request.protocol}://{request.host}{handler.reverse_url('todos', capability)}"
+
+
+class TodoBackendHandler(TaskHandler):
+    uses_session = False  # the capability is the credential; cookies are never looked at
+    cors_policy = "public"
+
+    capability_owner: str
+
+    @property
+    def loggable_path(self) -> str:
+        return _HIDDEN.sub("/todos/{capability}", self.request.path)
+
+    @property
+    def owner(self) -> str:
+        return self.capability_owner
+
+    async def prepare(self) -> None:
+        if self.request.method == "OPTIONS":
+            return  # a preflight carries no credential to check
+        capability = self.path_args[0]
+        owner = None
+        if _CAPABILITY.fullmatch(capability):
+            owner = await self.store.todos_urls.owner(capability)
+        if owner is None:
+            raise APIError(404, "no such todo list; GET /api/me shows yours as todos_url")
+        self.capability_owner = owner
+
+    def todo(self, task: dict[str, Any]) -> dict[str, Any]:
+        path = self.reverse_url("todo", self.path_args[0], task["id"])
+        return todo(task, self.absolute_url(path))
+
+
+class TodosHandler(TodoBackendHandler):
+    async def get(self, capability: str) -> None:
+        tasks = await self.store.tasks.all(self.owner)
+        self.write_json([self.todo(t) for t in tasks])
+
+    async def post(self, capability: str) -> None:
+        task, _ = await self.store.tasks.create(self.owner, self.task_fields(TODO, complete=True))
+        body = self.todo(task)
+        self.set_header("Location", body["url"])
+        self.write_json(body, status=201)
+
+    async def delete(self, capability: str) -> None:
+        await self.store.tasks.delete_all(self.owner)
+        self.set_status(204)
+        self.finish()
+
+
+class TodoHandler(TodoBackendHandler):
+    async def get(self, capability: str, task_id: str) -> None:
+        task = await self.stored(self.store.tasks.get(self.owner, task_id))
+        self.write_json(self.todo(task))
+
+    async def patch(self, capability: str, task_id: str) -> None:
+        fields = self.task_fields(TODO, complete=False)
+        task = await self.stored(self.store.tasks.update(self.owner, task_id, fields))
+        self.write_json(self.todo(task))
+
+    async def delete(self, capability: str, task_id: str) -> None:
+        await self.stored(self.store.tasks.delete(self.owner, task_id))
+        self.set_status(204)
+        self.finish()
+
+
+class TodosUrlHandler(APIHandler):
+    """``POST /api/me/todos_url``: a new capability; the old URL stops working."""
+
+    @authenticated
+    async def post(self) -> None:
+        capability = await self.store.todos_urls.replace(self.current_user.user_id)
+        self.write_json({"todos_url": todos_url(self, capability)})
+
+
+async def current_todos_url(handler: APIHandler, owner: str) -> str:
+    """The owner's Todo-Backend URL, made on first use (for ``GET /api/me``)."""
+    return todos_url(handler, await handler.store.todos_urls.capability(owner))
+
+
+routes = [
+    (r"/api/me/todos_url", TodosUrlHandler),
+    # a trailing slash, and anything deeper, still reach these handlers, so that no
+    # path holding a capability is logged by the default 404 handler
+    (r"/todos/([^/]+)", TodosHandler, {}, "todos"),
+    (r"/todos/([^/]+)/", TodosHandler),
+    (r"/todos/([^/]+)/(.+)", TodoHandler, {}, "todo"),
+]
