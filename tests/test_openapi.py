@@ -1,0 +1,127 @@
+"""The OpenAPI document of the native task API: served as kept in the repository,
+true to the server's rules, and checked by schemathesis against a live server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accounts import PASSWORD
+from conftest import COOKIE_SECRET, ROOT
+from handlers.base import APIError
+from handlers.task_views import WHITESPACE, check_title
+from processes import TaskhubProcess
+
+DOCUMENT = json.loads((ROOT / "handlers" / "openapi.json").read_text())
+OPERATIONS = {
+    ("GET", "/api/tasks"),
+    ("POST", "/api/tasks"),
+    ("GET", "/api/tasks/{id}"),
+    ("PUT", "/api/tasks/{id}"),
+    ("PATCH", "/api/tasks/{id}"),
+    ("DELETE", "/api/tasks/{id}"),
+}
+# examples per operation and phase: enough to reach every rule, few enough to
+# finish in well under a minute
+MAX_EXAMPLES = 40
+
+
+async def test_the_document_is_served_as_kept(client):
+    response = await client.get("/api/openapi.json", headers={"Origin": "https://docs.example"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"  # public, no credentials
+    assert response.json() == DOCUMENT
+    assert DOCUMENT["openapi"].startswith("3.1")
+    documented = {
+        (method.upper(), path)
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert documented == OPERATIONS
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "x",
+        " x ",
+        "\tx\n",
+        "",
+        " ",
+        "\u3000\u00a0\ufeff",
+        "\x1f",  # whitespace to Python's str.strip, not to JavaScript's trim
+        "\u0085",
+        "\u200b",
+        "a" * 200,
+        "a" * 201,
+        "  " + "a" * 200 + "  ",
+        " " + "a" * 199 + "\u2028",
+        "a\n" * 100,
+        "🎉" * 200,
+        "🎉" * 201,
+    ],
+)
+def test_the_documented_title_rule_is_the_servers(title):
+    schema = DOCUMENT["components"]["schemas"]["NewTask"]["properties"]["title"]
+    documented = re.search(schema["pattern"], title) is not None
+    try:
+        check_title({"title": title}, "title", False)
+        accepted = True
+    except APIError:
+        accepted = False
+    assert documented == accepted
+    # the pattern is written from the same whitespace the server trims
+    assert all(ch in schema["pattern"] or "\u2000" <= ch <= "\u200a" for ch in WHITESPACE)
+
+
+@pytest.fixture
+def live_server(mongodb_uri, tmp_path):
+    """taskhub as a real process, and a logged-in user's token."""
+    process = TaskhubProcess(
+        "--mongodb-uri", mongodb_uri,
+        "--database", "test_openapi_" + uuid.uuid4().hex[:8],
+        "--cookie-secret", COOKIE_SECRET,
+        "--log-level", "warning",
+        data_dir=tmp_path / "var",
+    ).start()
+    try:
+        with httpx.Client(base_url=process.url) as c:
+            username = "schemathesis_" + uuid.uuid4().hex[:6]
+            assert c.post("/api/users", json={"username": username, "password": PASSWORD}).status_code == 201
+            token = c.post("/api/login", json={"username": username, "password": PASSWORD}).json()["token"]
+            for i in range(3):  # tasks for the generated requests to find
+                headers = {"Authorization": f"Bearer {token}"}
+                assert c.post("/api/tasks", json={"title": f"seed {i}"}, headers=headers).status_code == 201
+        yield process, token
+    finally:
+        process.kill()
+
+
+def test_the_live_server_keeps_to_the_document(live_server, tmp_path):
+    """schemathesis over every operation, authenticated, with valid and invalid
+    input: never a 5xx, and every answer (status, headers, body) as documented."""
+    process, token = live_server
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file", str(ROOT / "tests" / "schemathesis.toml"),
+        "run", f"{process.url}/api/openapi.json",
+        "--header", f"Authorization: Bearer {token}",
+        "--checks", "all",
+        "--max-examples", str(MAX_EXAMPLES),
+        "--no-color",
+    ]
+    # in its own directory: it may write reports and caches
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report
+    assert re.search(r"Tested: 6\b", report), report  # every operation
+    assert "Traceback" not in process.output(), process.output()
