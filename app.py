@@ -83,6 +83,8 @@ def setup_logging(config: settings.Config) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The driver's debug log prints query values: token digests and capability URLs.
+    logging.getLogger("pymongo").setLevel(logging.INFO)
 
 
 def prepare_data_dir(config: settings.Config) -> Path:

@@ -31,6 +31,7 @@ def text(
     value = fields[name]
     if not isinstance(value, str):
         raise APIError(400, f"{name} must be a string", field=name)
+    valid_unicode(value, name)
     if strip:
         value = value.strip()
     if len(value) < min_length:
@@ -41,6 +42,15 @@ def text(
         raise APIError(400, f"{name} must be at most {max_length} characters", field=name)
     if pattern is not None and not pattern.fullmatch(value):
         raise APIError(400, f"{name} {pattern_help}", field=name)
+    return value
+
+
+def valid_unicode(value: str, name: str) -> str:
+    """``value`` when it can be stored; 400 for a lone surrogate (a JSON ``\\ud800``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise APIError(400, f"{name} is not valid Unicode text", field=name) from e
     return value
 
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from store.tasks import FIELDS, ORDER_LIMIT
 
 from .base import APIError
-from .fields import text
+from .fields import text, valid_unicode
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -116,19 +116,11 @@ def reject(name: str) -> None:
     raise APIError(400, message, field=shown)
 
 
-def _unicode(value: str, name: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as e:  # a lone surrogate from a JSON \ud800 escape
-        raise APIError(400, f"{name} is not valid Unicode text", field=name) from e
-    return value
-
-
 def check_title(body: Mapping[str, Any], name: str, form: bool) -> str:
     value = body[name]
     if not isinstance(value, str):
         raise APIError(400, f"{name} must be a string", field=name)
-    value = _unicode(value.strip(WHITESPACE), name)
+    value = valid_unicode(value.strip(WHITESPACE), name)
     if not value:
         raise APIError(400, f"{name} must not be empty", field=name)
     if len(value) > TITLE_MAX:
@@ -137,7 +129,7 @@ def check_title(body: Mapping[str, Any], name: str, form: bool) -> str:
 
 
 def check_description(body: Mapping[str, Any], name: str, form: bool) -> str:
-    return _unicode(text(body, name, max_length=DESCRIPTION_MAX), name)
+    return text(body, name, max_length=DESCRIPTION_MAX)
 
 
 def check_done(body: Mapping[str, Any], name: str, form: bool) -> bool:

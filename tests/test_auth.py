@@ -221,6 +221,17 @@ async def test_login_refuses_operators_and_non_strings(client, body):
     assert "field" in response.json()["error"]
 
 
+async def test_lone_surrogates_are_refused_not_stored(client):
+    # a JSON \ud800 escape decodes to a string that cannot be stored as UTF-8
+    for body in (b'{"username": "ab\\ud800c", "password": "correct horse"}',
+                 b'{"username": "surrogate_pw", "password": "bad \\udfff password"}'):
+        response = await client.post("/api/users", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["message"].endswith("is not valid Unicode text")
+    response = await client.post("/api/login", content=b'{"username": "x\\ud800", "password": "y"}')
+    assert response.status_code == 400
+
+
 async def test_form_and_query_refuse_repeated_fields(client):
     response = await client.post("/api/login", content=b"username=a&username=b&password=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 400
