@@ -21,10 +21,13 @@ import tornado.web
 import config as settings
 from drain import DrainingHTTPServer
 from handlers import auth, classic, health, miniprogram, scores, tasks, todo_backend
+from handlers import live
 from handlers.base import NotFoundHandler
 from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
+from handlers.live_hub import Hub
 from handlers.logs import log_request
 from store import EmbeddedMongo, EmbeddedUnavailable, Store, open_store
+from store.change_stream import ChangeStreamsUnsupported
 
 log = logging.getLogger("taskhub")
 
@@ -56,10 +59,15 @@ def routes() -> list[Any]:
 
 def make_app(config: settings.Config, store: Store, cookie_secret: str) -> Application:
     """The whole application, with its services in its settings (tests build their own)."""
+    # Live updates: one hub per process; its change streams start with start_live().
+    hub = Hub(store, max_sockets_per_user=config.live_max_sockets) if config.live else None
     return Application(
-        routes(),
+        routes() + (live.routes if hub else []),
         config=config,
         store=store,
+        live_hub=hub,
+        # awaited in order on SIGTERM, after the listener stops: live sockets close (1001)
+        shutdown_hooks=[hub.stop] if hub else [],
         cookie_secret=cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Lax"},
@@ -138,6 +146,30 @@ async def open_database(
     return store, embedded
 
 
+async def start_live(app: Application) -> None:
+    """Opens the live hub's change streams, so that a database without them stops
+    start-up here rather than failing every socket later."""
+    hub = app.settings["live_hub"]
+    if hub is None:
+        return
+    try:
+        await hub.start()
+    except ChangeStreamsUnsupported as e:
+        raise StartupError(
+            "live updates need MongoDB change streams, which this server lacks (a "
+            "standalone mongod): run it as a replica set, as conf/mongod.conf and the "
+            "README's replica-set steps show, or start with --live=false"
+        ) from e
+
+
+async def run_shutdown_hooks(app: Application) -> None:
+    for hook in app.settings["shutdown_hooks"]:
+        try:
+            await hook()
+        except Exception:
+            log.exception("shutdown step %r failed", hook)
+
+
 def stop_signals() -> asyncio.Event:
     """An event set by SIGTERM (systemd) or SIGINT (Ctrl-C)."""
     stop = asyncio.Event()
@@ -154,6 +186,7 @@ async def serve(config: settings.Config) -> None:
     store, embedded = await open_database(config, data_dir)
     try:
         app = make_app(config, store, cookie_secret)
+        await start_live(app)
         server = DrainingHTTPServer(
             app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
         )
@@ -167,6 +200,7 @@ async def serve(config: settings.Config) -> None:
         await stop.wait()
         log.info("stopping: no new connections; draining for up to %gs", config.drain_timeout)
         server.stop_accepting()
+        await run_shutdown_hooks(app)
         await server.drain(config.drain_timeout)
     finally:
         await store.close()

@@ -16,6 +16,7 @@ from .idempotency import IdempotencyKeys
 from .login_failures import LoginFailures
 from .scores import Scores
 from .tasks import Tasks
+from .tickets import Tickets
 from .todos_urls import TodosUrls
 from .tokens import Tokens
 from .transaction_lock import TransactionLock
@@ -48,6 +49,7 @@ class Store:
         self.tokens = Tokens(self.db.tokens)
         self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
         self.changes = Changes(self.db.changes, self.db.change_counters, CHANGE_RETENTION_SECONDS)
+        self.tickets = Tickets(self.db.live_tickets, self.db.tokens)
         self.idempotency_keys = IdempotencyKeys(
             self.db.idempotency_keys, IDEMPOTENCY_KEY_RETENTION_SECONDS
         )
@@ -66,6 +68,7 @@ class Store:
             self.tokens,
             self.login_failures,
             self.changes,
+            self.tickets,
             self.idempotency_keys,
             self.tasks,
             self.todos_urls,

@@ -1,0 +1,170 @@
+"""Live updates: ``/api/live`` (WebSocket) and ``POST /api/live/ticket``.
+
+A socket is authenticated before the upgrade, by the session cookie (browsers on our
+own origin), ``Authorization: Bearer`` (mini-programs), or a single-use ``?ticket=``
+(browser pages on other origins); without one the upgrade is refused with 401, and a
+browser ``Origin`` that is neither ours nor configured gets 403. ``?since=<seq>``
+asks for the changes missed since the last one seen.
+
+Server to client: ``{"type": "task.created"|"task.updated"|"task.deleted", "task",
+"seq"}``; ``{"type": "ready", "seq"}`` once caught up; ``{"type": "resync", "seq"}``
+when the missed changes are gone and the list must be fetched again;
+``{"type": "pong"}``; ``{"type": "error", "error": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado.websocket import WebSocketHandler
+
+from .base import APIError, APIHandler, authenticated
+from .live_hub import CLOSE_TRY_AGAIN, Hub, Subscriber
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024  # larger client messages close the socket with 1009
+
+
+class LiveSocket(APIHandler, WebSocketHandler):
+    """One live socket. APIHandler gives it sessions and JSON errors before the
+    upgrade; WebSocketHandler the rest."""
+
+    subscriber: Subscriber | None = None
+    since: int | None = None
+
+    @property
+    def hub(self) -> Hub:
+        return self.application.settings["live_hub"]
+
+    # --- before the upgrade ---
+
+    async def prepare(self) -> None:
+        refused = self.refused_origin()
+        if refused:
+            raise APIError(403, f"pages from {refused} may not open live sockets here")
+        ticket = self.get_query_argument("ticket", None)
+        if ticket is not None:
+            self.current_user = await self.store.tickets.redeem(ticket)
+            if self.current_user is None:
+                raise APIError(
+                    401, "this ticket is unknown, used or expired: get a new one from "
+                    "POST /api/live/ticket"
+                )
+        else:
+            await super().prepare()  # the session cookie or a bearer token
+        if self.current_user is None:
+            raise APIError(
+                401,
+                "log in first: send Authorization: Bearer <token>, the session cookie, "
+                "or ?ticket= from POST /api/live/ticket",
+                headers={"WWW-Authenticate": 'Bearer realm="taskhub"'},
+            )
+        self.since = self.since_argument()
+        self.subscriber = self.hub.attach(self.current_user, self)
+        if self.subscriber is None:
+            raise APIError(
+                429,
+                f"this account has {self.hub.max_sockets_per_user} live sockets open "
+                "in this process already; close one first",
+            )
+
+    def refused_origin(self) -> str | None:
+        """A browser's Origin when it is neither ours nor configured, else None.
+        Clients without an Origin (mini-programs, servers) are not browsers."""
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return None
+        if self.request.headers.get("Sec-Fetch-Site") in ("same-origin", "none"):
+            return None
+        if urlsplit(origin).netloc.lower() == self.request.host.lower():
+            return None
+        return None if self.origin_allowed(origin) else origin
+
+    def check_origin(self, origin: str) -> bool:
+        # Tornado asks this for apparently cross-origin upgrades after prepare(),
+        # which has already refused origins that are not allowed.
+        return self.origin_allowed(origin)
+
+    def since_argument(self) -> int | None:
+        raw = self.get_query_argument("since", None)
+        if raw is None or raw == "":
+            return None
+        if not raw.isdigit() or len(raw) > 18:
+            raise APIError(400, "since must be the last seq seen: a whole number", field="since")
+        return int(raw)
+
+    def on_finish(self) -> None:
+        if self.get_status() != 101 and self.subscriber is not None:
+            self.hub.detach(self.subscriber)  # the upgrade did not happen
+
+    # --- the socket ---
+
+    @property
+    def ping_interval(self) -> float:
+        return self.config.live_ping_interval
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_MESSAGE_BYTES
+
+    async def open(self) -> None:
+        assert self.subscriber is not None
+        self.set_nodelay(True)
+        try:
+            await self.hub.start()
+        except Exception as e:
+            log.error("live updates unavailable: %s", e)
+            self.subscriber.close(CLOSE_TRY_AGAIN, "live updates unavailable")
+            return
+        await self.subscriber.catch_up(self.since)
+
+    def on_message(self, message: str | bytes) -> None:
+        assert self.subscriber is not None
+        if isinstance(message, bytes):
+            self.subscriber.send(error_message("send text: JSON, or plain text"))
+            return
+        try:
+            value = json.loads(message)
+        except ValueError:
+            # plain text, as the classic test pages send: answered in plain text
+            self.subscriber.send(f"You said: {message}")
+            return
+        if isinstance(value, dict) and value.get("type") == "ping":
+            self.subscriber.send({"type": "pong"})
+        else:
+            self.subscriber.send(error_message('unknown message; send {"type": "ping"}'))
+
+    def on_close(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.closed = True
+            self.hub.detach(self.subscriber)
+
+
+def error_message(message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": "bad_request", "message": message}}
+
+
+class LiveTicketHandler(APIHandler):
+    """``POST /api/live/ticket``: a ticket that opens one live socket, soon."""
+
+    @authenticated
+    async def post(self) -> None:
+        ticket, expires_at = await self.store.tickets.issue(self.current_user)
+        scheme = "wss" if self.request.protocol == "https" else "ws"
+        self.write_json(
+            {
+                "ticket": ticket,
+                "expires_at": expires_at,
+                "url": f"{scheme}://{self.request.host}/api/live?ticket={ticket}",
+            }
+        )
+
+
+routes = [
+    (r"/api/live", LiveSocket),
+    (r"/api/live/ticket", LiveTicketHandler),
+]

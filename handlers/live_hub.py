@@ -1,0 +1,275 @@
+"""The live hub: one per process, routing every task change to its owner's sockets.
+
+The process follows two change streams (store/change_stream.py): task changes, which
+go to the sockets of the task's owner, and ended sessions, whose sockets are closed.
+Each socket is a ``Subscriber`` that delivers its owner's changes in ``seq`` order with
+no gap and no repeat: changes that arrive while it is catching up wait in a buffer,
+repeats are dropped, and a gap is filled from the change log (or, when the log no
+longer has it, the client is told to resync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Protocol
+
+from store import Session, Store
+from store.change_stream import Watch, revoked_sessions, task_changes
+
+from .base import to_json
+from .task_views import native_task
+
+log = logging.getLogger(__name__)
+
+# Close codes beyond RFC 6455's, in the range it leaves to applications.
+CLOSE_SESSION_ENDED = 4401  # logged out or revoked: don't reconnect with it
+CLOSE_GOING_AWAY = 1001  # the process is stopping: reconnect (elsewhere)
+CLOSE_TOO_SLOW = 1008  # the send queue filled up: the client stopped reading
+CLOSE_TRY_AGAIN = 1013  # the database did not answer: reconnect later
+
+# Messages written to a socket but not yet taken by the kernel. Past this the client
+# is not reading, and is cut off rather than buffered without bound.
+SEND_QUEUE_LIMIT = 256
+
+# The embedded database answers an empty getMore at once; poll it at this pace.
+CHANGES_POLL_INTERVAL = 0.02
+SESSIONS_POLL_INTERVAL = 0.25
+
+def render_task(task: dict[str, Any]) -> Any:
+    return to_json(native_task(task))
+
+
+def change_message(change: dict[str, Any]) -> str:
+    return json.dumps(
+        {"type": change["type"], "task": render_task(change["task"]), "seq": change["seq"]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+class Socket(Protocol):
+    """What a subscriber needs of its WebSocket handler."""
+
+    def write_message(self, message: str) -> "asyncio.Future[None]": ...
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+class Subscriber:
+    """One live socket: its session, and the last change it was sent."""
+
+    def __init__(self, hub: "Hub", session: Session, socket: Socket):
+        self.hub = hub
+        self.session = session
+        self.socket = socket
+        self.last_seq: int | None = None  # None while catching up
+        self.buffer: list[tuple[int, str]] = []  # changes that came while catching up
+        self.unflushed = 0
+        self.closed = False
+
+    @property
+    def owner(self) -> str:
+        return self.session.user_id
+
+    # --- sending ---
+
+    def send(self, message: str | dict[str, Any]) -> None:
+        """Writes one message, or cuts the client off when too many are unflushed."""
+        if self.closed:
+            return
+        if isinstance(message, dict):
+            message = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        if self.unflushed >= self.hub.send_queue_limit:
+            log.warning("live socket of user %s not reading: closing it", self.owner)
+            self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
+            return
+        try:
+            written = self.socket.write_message(message)
+        except Exception:  # closed under us (WebSocketClosedError); on_close follows
+            self.hub.detach(self)
+            return
+        self.unflushed += 1
+        written.add_done_callback(self._flushed)
+
+    def _flushed(self, written: "asyncio.Future[None]") -> None:
+        self.unflushed -= 1
+        if not written.cancelled():
+            written.exception()  # a socket closed meanwhile: nothing more to do
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.hub.detach(self)
+            self.socket.close(code, reason)
+
+    # --- changes, in order ---
+
+    def offer(self, seq: int, message: str) -> None:
+        """A change of this owner's, from the stream (maybe repeated or early)."""
+        if self.closed:
+            return
+        if self.last_seq is None:
+            self.buffer.append((seq, message))
+        elif seq <= self.last_seq:
+            return  # already sent, during catch-up
+        elif seq == self.last_seq + 1:
+            self.last_seq = seq
+            self.send(message)
+        else:  # a gap: fetch what lies between from the change log
+            self.buffer.append((seq, message))
+            self.start_catch_up(self.last_seq)
+
+    def start_catch_up(self, since: int) -> None:
+        self.last_seq = None  # buffer from now on
+        self.hub.spawn(self.catch_up(since))
+
+    async def catch_up(self, since: int | None) -> None:
+        """Sends the owner's changes after ``since`` (or only marks where the client
+        stands when None), then a ``ready`` or ``resync`` message, then the buffer."""
+        try:
+            await self._catch_up(since)
+        except Exception as e:  # the database is away: the client reconnects later
+            log.warning("live catch-up for user %s failed: %s", self.owner, e)
+            self.close(CLOSE_TRY_AGAIN, "catching up failed; reconnect")
+
+    async def _catch_up(self, since: int | None) -> None:
+        changes = self.hub.store.changes
+        last = await changes.last_seq(self.owner)
+        missed = None
+        if since is not None and since <= last:
+            missed = await changes.since(self.owner, since)
+        if self.closed:
+            return
+        if since is None:
+            self.last_seq = last
+            self.send({"type": "ready", "seq": last})
+        elif missed is None:
+            # too old (or from another database): the client fetches its list again
+            self.last_seq = await changes.last_seq(self.owner)
+            self.send({"type": "resync", "seq": self.last_seq})
+        else:
+            for change in missed:
+                self.send(change_message(change))
+            self.last_seq = missed[-1]["seq"] if missed else since
+            self.send({"type": "ready", "seq": self.last_seq})
+        buffered, self.buffer = sorted(self.buffer), []
+        for seq, message in buffered:
+            self.offer(seq, message)
+
+
+class Hub:
+    """The process's live sockets by owner and by session, fed by the change streams."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_sockets_per_user: int,
+        send_queue_limit: int = SEND_QUEUE_LIMIT,
+    ):
+        self.store = store
+        self.max_sockets_per_user = max_sockets_per_user
+        self.send_queue_limit = send_queue_limit
+        self.by_owner: dict[str, set[Subscriber]] = {}
+        self.by_session: dict[str, set[Subscriber]] = {}
+        self.watches: list[Watch] = []
+        self._starting: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- the change streams ---
+
+    async def start(self) -> None:
+        """Opens the change streams; raises store.change_stream.ChangeStreamsUnsupported
+        when the database has none. Later calls wait for the first."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        watches = [
+            task_changes(
+                self.store.changes.collection,
+                self.publish,
+                self.catch_up_everyone,
+                CHANGES_POLL_INTERVAL,
+            ),
+            revoked_sessions(self.store.tokens.collection, self.revoke, SESSIONS_POLL_INTERVAL),
+        ]
+        try:
+            for watch in watches:
+                await watch.start()
+                self.watches.append(watch)
+        except BaseException:
+            self._starting = None
+            await self._stop_watches()
+            raise
+
+    async def stop(self, code: int = CLOSE_GOING_AWAY, reason: str = "server stopping") -> None:
+        """Closes every socket (clients reconnect elsewhere and catch up) and the streams."""
+        for subscriber in [s for group in self.by_owner.values() for s in group]:
+            subscriber.close(code, reason)
+        await self._stop_watches()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._starting = None
+
+    async def _stop_watches(self) -> None:
+        watches, self.watches = self.watches, []
+        for watch in watches:
+            await watch.stop()
+
+    def spawn(self, work) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("live catch-up failed", exc_info=task.exception())
+
+    # --- sockets ---
+
+    def sockets_of(self, user_id: str) -> int:
+        return len(self.by_owner.get(user_id, ()))
+
+    def attach(self, session: Session, socket: Socket) -> Subscriber | None:
+        """A subscriber for ``socket``, or None when its user has too many sockets."""
+        if self.sockets_of(session.user_id) >= self.max_sockets_per_user:
+            return None
+        subscriber = Subscriber(self, session, socket)
+        self.by_owner.setdefault(session.user_id, set()).add(subscriber)
+        self.by_session.setdefault(session.digest, set()).add(subscriber)
+        return subscriber
+
+    def detach(self, subscriber: Subscriber) -> None:
+        for index, key in ((self.by_owner, subscriber.owner), (self.by_session, subscriber.session.digest)):
+            group = index.get(key)
+            if group is not None:
+                group.discard(subscriber)
+                if not group:
+                    del index[key]
+
+    # --- what the streams bring ---
+
+    def publish(self, change: dict[str, Any]) -> None:
+        """One change to every socket of its owner in this process; encoded once."""
+        subscribers = self.by_owner.get(change["owner"])
+        if not subscribers:
+            return
+        message = change_message(change)
+        for subscriber in list(subscribers):
+            subscriber.offer(change["seq"], message)
+
+    def revoke(self, session_digest: str) -> None:
+        for subscriber in list(self.by_session.get(session_digest, ())):
+            subscriber.close(CLOSE_SESSION_ENDED, "session ended")
+
+    async def catch_up_everyone(self) -> None:
+        """After the change stream lost its place: every socket catches up from the log."""
+        for subscriber in [s for group in self.by_owner.values() for s in group]:
+            if subscriber.last_seq is not None:
+                subscriber.start_catch_up(subscriber.last_seq)

@@ -1,0 +1,206 @@
+"""The change streams live updates run on: one per watched collection per process.
+
+``task_changes`` follows inserts into ``changes`` (every task write records one) and
+``revoked_sessions`` follows deletes from ``tokens`` (logout, revocation, expiry), so
+that every process hears of every change and every ended session, whichever process
+made it. A stream that breaks is reopened from its last resume token, so nothing is
+skipped; when the server no longer has the history a token points to, the owner of
+the watch is told (``on_history_lost``) so it can catch its clients up another way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timezone
+from typing import Any, Awaitable, Callable
+
+from bson import json_util
+from pymongo.asynchronous.change_stream import AsyncChangeStream
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
+
+from .changes import change
+
+log = logging.getLogger(__name__)
+
+# Server error codes: a standalone mongod has no change streams; a resume token whose
+# history has left the oplog cannot be resumed from.
+CHANGE_STREAMS_UNSUPPORTED = 40573
+HISTORY_LOST = (280, 286)
+
+# How long the server may hold a getMore open waiting for events. A server that
+# answers at once instead (the embedded one does) is polled at most every
+# ``poll_interval`` seconds rather than in a tight loop.
+MAX_AWAIT_MS = 1000
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between reopen attempts, then the last
+
+_EXTENDED_JSON = json_util.JSONOptions(tz_aware=True, tzinfo=timezone.utc)
+
+
+class ChangeStreamsUnsupported(RuntimeError):
+    """The server cannot open change streams: it is not a replica set."""
+
+
+def plain(value: Any) -> Any:
+    """A change event's document as BSON types.
+
+    Some servers hand back a ``fullDocument`` whose dates are extended JSON
+    (``{"$date": ...}``); real ones send BSON dates. Both come out as datetimes.
+    """
+    if isinstance(value, dict):
+        if len(value) == 1 and "$date" in value:
+            return json_util.object_hook(value, _EXTENDED_JSON)
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class Watch:
+    """One change stream on one collection, kept open until ``stop()``.
+
+    ``on_event`` gets each matching event (synchronously, in stream order); it must
+    not raise. The stream reopens from its last resume token after any error.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection,
+        pipeline: list[dict[str, Any]],
+        on_event: Callable[[dict[str, Any]], None],
+        *,
+        poll_interval: float,
+        on_history_lost: Callable[[], Awaitable[None]] | None = None,
+    ):
+        self.collection = collection
+        self.pipeline = pipeline
+        self.on_event = on_event
+        self.poll_interval = poll_interval
+        self.on_history_lost = on_history_lost
+        self.resume_token: Any = None
+        self.reopened = 0  # how many times the stream was reopened after a break
+        self._history_lost = False
+        self._stream: AsyncChangeStream | None = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def name(self) -> str:
+        return self.collection.name
+
+    async def start(self) -> None:
+        """Opens the stream (so that every write after this returns is seen) and
+        starts following it. Raises ChangeStreamsUnsupported on a standalone server."""
+        self._stream = await self._open()
+        self._task = asyncio.create_task(self._follow(), name=f"watch {self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        await self._close_stream()
+
+    async def _open(self) -> AsyncChangeStream:
+        try:
+            return await self.collection.watch(
+                # start_after (unlike resume_after) also starts after an invalidate event
+                self.pipeline, start_after=self.resume_token, max_await_time_ms=MAX_AWAIT_MS
+            )
+        except OperationFailure as e:
+            if e.code == CHANGE_STREAMS_UNSUPPORTED or "replica set" in str(e):
+                raise ChangeStreamsUnsupported(str(e)) from e
+            raise
+
+    async def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                await stream.close()
+            except PyMongoError:
+                pass  # the server is gone; nothing to close there
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            try:
+                if self._stream is None:
+                    self._stream = await self._open()
+                    self.reopened += 1
+                    log.info("change stream on %s reopened", self.name)
+                    if self._history_lost and self.on_history_lost is not None:
+                        self._history_lost = False
+                        await self.on_history_lost()
+                started = loop.time()
+                event = await self._stream.try_next()
+                self.resume_token = self._stream.resume_token
+                failures = 0
+                if event is not None:
+                    try:
+                        self.on_event(event)
+                    except Exception:  # one bad event must not stop the stream
+                        log.exception("change stream on %s: event not handled", self.name)
+                    continue
+                if not self._stream.alive:  # invalidated: the collection was dropped
+                    await self._close_stream()
+                waited = loop.time() - started
+                if waited < self.poll_interval:
+                    await asyncio.sleep(self.poll_interval - waited)
+            except asyncio.CancelledError:
+                raise
+            except InvalidOperation:
+                # the client was closed under us: the process is stopping
+                log.debug("change stream on %s: client closed", self.name)
+                return
+            except PyMongoError as e:
+                await self._close_stream()
+                if isinstance(e, OperationFailure) and e.code in HISTORY_LOST:
+                    log.error(
+                        "change stream on %s: history after the resume token is gone; "
+                        "starting afresh and catching clients up: %s", self.name, e
+                    )
+                    self.resume_token = None
+                    self._history_lost = True
+                    continue
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                log.warning(
+                    "change stream on %s broke (%s); reopening from the last resume "
+                    "token in %gs", self.name, e, delay
+                )
+                await asyncio.sleep(delay)
+
+
+def task_changes(
+    changes_collection: AsyncCollection,
+    on_change: Callable[[dict[str, Any]], None],
+    on_history_lost: Callable[[], Awaitable[None]],
+    poll_interval: float,
+) -> Watch:
+    """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
+    return Watch(
+        changes_collection,
+        [{"$match": {"operationType": "insert"}}],
+        lambda event: on_change(change(plain(event["fullDocument"]))),
+        poll_interval=poll_interval,
+        on_history_lost=on_history_lost,
+    )
+
+
+def revoked_sessions(
+    tokens_collection: AsyncCollection,
+    on_revoked: Callable[[str], None],
+    poll_interval: float,
+) -> Watch:
+    """The digest of every session that ends: logout, revocation or expiry."""
+    return Watch(
+        tokens_collection,
+        [{"$match": {"operationType": "delete"}}],
+        # the id comes from documentKey: some servers garble fullDocument._id
+        lambda event: on_revoked(event["documentKey"]["_id"]),
+        poll_interval=poll_interval,
+    )
