@@ -141,10 +141,12 @@ async def test_rolling_restart_under_load_loses_nothing(tmp_path, mongodb_uri):
         print(f"\nrolling restart, writes are {what}")
         await asyncio.sleep(1.5)
         print(f"  before: {load.tally}")
+        at_start = load.tally.requests
         codes = []
         for index, port in enumerate(stack.ports):
             codes.append(await asyncio.to_thread(stack.restart, index))
             print(f"  restarted :{port} (exit status {codes[-1]}): {load.tally}")
+        during = load.tally.requests - at_start
         await asyncio.sleep(1.0)
         tally = await load.stop()
         stored = await load.writes.stored(tally.acknowledged)
@@ -154,7 +156,8 @@ async def test_rolling_restart_under_load_loses_nothing(tmp_path, mongodb_uri):
         assert codes == [0] * len(stack.ports), f"exit statuses {codes}; {summary}"
         assert tally.failures == [], summary
         assert not missing, summary
-        assert len(tally.acknowledged) >= 30, f"too little load to tell: {summary}"
+        # the load kept flowing through every restart (slow machines write less)
+        assert during >= load.workers and tally.acknowledged, f"too little load: {summary}"
         for index in range(len(stack.ports)):
             log = (tmp_path / "logs" / f"{stack.process_name(index)}.log").read_text()
             assert "stopping: no new connections" in log and "stopped" in log
@@ -166,12 +169,14 @@ async def test_sigkill_costs_at_most_the_requests_in_flight(tmp_path, mongodb_ur
         print(f"\nSIGKILL one of 3 processes under load ({load.workers} clients)")
         await asyncio.sleep(1.5)
         print(f"  before: {load.tally}")
+        at_start = load.tally.requests
         status = await asyncio.to_thread(stack.kill, 0)
         print(f"  killed :{stack.ports[0]} (status {status}): {load.tally}")
         await asyncio.sleep(1.5)
         await asyncio.to_thread(stack.start_process, 0)
         await asyncio.to_thread(stack.wait_ready, 0)
         print(f"  started :{stack.ports[0]} again: {load.tally}")
+        during = load.tally.requests - at_start
         await asyncio.sleep(1.0)
         tally = await load.stop()
         stored = await load.writes.stored(tally.acknowledged)
@@ -182,7 +187,7 @@ async def test_sigkill_costs_at_most_the_requests_in_flight(tmp_path, mongodb_ur
         assert len(tally.failures) <= load.workers, summary
         assert all(" 502 " in f for f in tally.failures), summary  # nginx's JSON 502, nothing else
         assert not missing, summary
-        assert len(tally.acknowledged) >= 30, f"too little load to tell: {summary}"
+        assert during >= load.workers and tally.acknowledged, f"too little load: {summary}"
 
 
 async def test_live_sockets_get_1001_in_a_rolling_restart_and_reconnect(tmp_path, mongodb_uri):
@@ -272,6 +277,7 @@ async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
             load = await start_load(stack)
             await asyncio.sleep(1.0)
             print(f"\nscripts/rolling-restart.sh under load; before: {load.tally}")
+            at_start = load.tally.requests
             script = await asyncio.create_subprocess_exec(
                 "bash", str(root / "scripts" / "rolling-restart.sh"),
                 env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
@@ -279,6 +285,7 @@ async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
             )  # fmt: skip
             output, _ = await asyncio.wait_for(script.communicate(), 120)
             print(f"  script done (status {script.returncode}): {load.tally}")
+            during = load.tally.requests - at_start
             await asyncio.sleep(1.0)
             tally = await load.stop()
             stored = await load.writes.stored(tally.acknowledged)
@@ -289,6 +296,7 @@ async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
             assert f"restarted {len(stack.ports)} processes" in output.decode()
             assert tally.failures == [], summary
             assert not missing, summary
+            assert during >= load.workers, f"too little load: {summary}"
         finally:
             for port in stack.ports:  # the processes the fake systemctl started
                 pid = json.loads((state / f"{port}.json").read_text())["pid"]
