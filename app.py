@@ -21,7 +21,7 @@ import tornado.web
 import config as settings
 from drain import DrainingHTTPServer
 from handlers import auth, classic, health, miniprogram, scores, tasks, todo_backend
-from handlers import live
+from handlers import live, pages
 from handlers.base import NotFoundHandler
 from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
 from handlers.live_hub import Hub
@@ -62,7 +62,7 @@ def make_app(config: settings.Config, store: Store, cookie_secret: str) -> Appli
     # Live updates: one hub per process; its change streams start with start_live().
     hub = Hub(store, max_sockets_per_user=config.live_max_sockets) if config.live else None
     return Application(
-        routes() + (live.routes if hub else []),
+        routes() + pages.routes + (live.routes if hub else []),
         config=config,
         store=store,
         live_hub=hub,

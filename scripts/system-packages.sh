@@ -7,6 +7,7 @@ declare -A SYSTEM_PACKAGES=(
     [nginx]=nginx
     [openssl]=openssl
     [curl]=curl
+    [chromium]=chromium
 )
 
 ensure_system_packages() {
