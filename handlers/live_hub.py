@@ -67,6 +67,7 @@ class Subscriber:
         self.last_seq: int | None = None  # None while catching up
         self.buffer: list[tuple[int, str]] = []  # changes that came while catching up
         self.unflushed = 0
+        self.last_written: asyncio.Future[None] | None = None
         self.closed = False
 
     @property
@@ -91,7 +92,18 @@ class Subscriber:
             self.hub.detach(self)
             return
         self.unflushed += 1
+        self.last_written = written
         written.add_done_callback(self._flushed)
+
+    async def drained(self) -> None:
+        """Waits until the kernel has taken what was written so far (flow control)."""
+        written = self.last_written
+        if written is not None:
+            try:
+                await written
+            except Exception:
+                pass  # closed meanwhile; the caller checks self.closed
+        await asyncio.sleep(0)  # lets the flushed callbacks run
 
     def _flushed(self, written: "asyncio.Future[None]") -> None:
         self.unflushed -= 1
@@ -151,6 +163,11 @@ class Subscriber:
             self.send({"type": "resync", "seq": self.last_seq})
         else:
             for change in missed:
+                # a long catch-up goes at the client's pace, not into the send queue
+                if self.unflushed >= self.hub.send_queue_limit // 2:
+                    await self.drained()
+                    if self.closed:
+                        return
                 self.send(change_message(change))
             self.last_seq = missed[-1]["seq"] if missed else since
             self.send({"type": "ready", "seq": self.last_seq})

@@ -144,6 +144,9 @@ class Watch:
                         self.on_event(event)
                     except Exception:  # one bad event must not stop the stream
                         log.exception("change stream on %s: event not handled", self.name)
+                    # let the writes this event caused run before the next event of a
+                    # batch: a burst then never piles up in the sockets' send queues
+                    await asyncio.sleep(0)
                     continue
                 if not self._stream.alive:  # invalidated: the collection was dropped
                     await self._close_stream()

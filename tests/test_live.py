@@ -266,6 +266,19 @@ async def test_reconnecting_with_the_last_seq_gets_what_was_missed_in_order(live
     again.close()
 
 
+async def test_a_long_catch_up_goes_at_the_clients_pace(live, store):
+    live.hub.send_queue_limit = 8  # far fewer than the changes missed
+    owner, token = await user(live.url)
+    for i in range(40):
+        await record(store, owner, "task.created", task_doc(f"t{i}"))
+    client = await connect(live.ws_url, token=token, since=0)
+    got = [await client.next() for _ in range(41)]
+    assert [m["seq"] for m in got[:40]] == list(range(1, 41))
+    assert got[40] == {"type": "ready", "seq": 40}
+    assert await client.nothing_pending() == []  # not cut off
+    client.close()
+
+
 async def test_reconnecting_after_the_log_is_gone_says_resync(live, store):
     owner, token = await user(live.url)
     for i in range(3):
