@@ -135,18 +135,21 @@ class Subscriber:
 
     def start_catch_up(self, since: int) -> None:
         self.last_seq = None  # buffer from now on
-        self.hub.spawn(self.catch_up(since))
+        self.hub.gap_catch_ups += 1
+        self.hub.spawn(self.catch_up(since, connecting=False))
 
-    async def catch_up(self, since: int | None) -> None:
-        """Sends the owner's changes after ``since`` (or only marks where the client
-        stands when None), then a ``ready`` or ``resync`` message, then the buffer."""
+    async def catch_up(self, since: int | None, *, connecting: bool = True) -> None:
+        """Sends the owner's changes after ``since`` from the change log, then what
+        came meanwhile. On connecting, says where the client stands: ``ready`` (or
+        ``resync`` when the log no longer has what it missed); without ``since``
+        only ``ready``."""
         try:
-            await self._catch_up(since)
+            await self._catch_up(since, connecting)
         except Exception as e:  # the database is away: the client reconnects later
             log.warning("live catch-up for user %s failed: %s", self.owner, e)
             self.close(CLOSE_TRY_AGAIN, "catching up failed; reconnect")
 
-    async def _catch_up(self, since: int | None) -> None:
+    async def _catch_up(self, since: int | None, connecting: bool) -> None:
         changes = self.hub.store.changes
         last = await changes.last_seq(self.owner)
         missed = None
@@ -156,11 +159,10 @@ class Subscriber:
             return
         if since is None:
             self.last_seq = last
-            self.send({"type": "ready", "seq": last})
         elif missed is None:
             # too old (or from another database): the client fetches its list again
-            self.last_seq = await changes.last_seq(self.owner)
-            self.send({"type": "resync", "seq": self.last_seq})
+            self.last_seq = last
+            self.send({"type": "resync", "seq": last})
         else:
             for change in missed:
                 # a long catch-up goes at the client's pace, not into the send queue
@@ -170,10 +172,17 @@ class Subscriber:
                         return
                 self.send(change_message(change))
             self.last_seq = missed[-1]["seq"] if missed else since
+        if connecting and (since is None or missed is not None):
             self.send({"type": "ready", "seq": self.last_seq})
         buffered, self.buffer = sorted(self.buffer), []
         for seq, message in buffered:
-            self.offer(seq, message)
+            if seq <= self.last_seq:
+                continue
+            if seq > self.last_seq + 1:
+                # the log cannot fill this gap: rather than wait, the client refetches
+                self.send({"type": "resync", "seq": seq - 1})
+            self.last_seq = seq
+            self.send(message)
 
 
 class Hub:
@@ -194,6 +203,7 @@ class Hub:
         self.watches: list[Watch] = []
         self._starting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.gap_catch_ups = 0  # gaps filled from the log: the stream skipped something
 
     # --- the change streams ---
 

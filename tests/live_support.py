@@ -77,6 +77,12 @@ class LiveApps:
 
     async def close(self) -> None:
         close_clients()
+        # let the servers see their sockets close, so none outlives the test's loop
+        hubs = [app.settings["live_hub"] for app, _ in self.served if app.settings["live_hub"]]
+        for _ in range(100):
+            if not any(hub.by_owner for hub in hubs):
+                break
+            await asyncio.sleep(0.02)
         for app, server in self.served:
             server.stop()
             for hook in app.settings["shutdown_hooks"]:
