@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import socket
 import time
 import uuid
@@ -97,6 +98,24 @@ async def route_exists(base_url: str, path: str) -> bool:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as c:
         response = await c.get(path)
     return response.status_code != 404
+
+
+def explain(stack: Stack, failures: list[str]) -> list[str]:
+    """Failures, each 500 followed by the exception taskhub logged for its request id,
+    so that a failing run says where the error came from."""
+    logs = [p.read_text(errors="replace") for p in stack.log_dir.glob("taskhub-*.log")]
+    out = []
+    for failure in failures:
+        out.append(failure)
+        match = re.search(r"quote request ([0-9a-f]+)", failure)
+        for log in logs if match else []:
+            at = log.find(f"(request {match.group(1)})")
+            if at >= 0:
+                # the traceback's last line names the exception
+                lines = log[at:].split("\n")
+                end = next((i for i, line in enumerate(lines[1:], 1) if re.match(r"\d{4}-", line)), len(lines))
+                out.append("  logged: " + lines[end - 1].strip())
+    return out
 
 
 # --- a bounded load with live counts ---

@@ -24,7 +24,7 @@ from tornado.websocket import websocket_connect
 
 from accounts import register_and_login
 from drain import DrainingHTTPServer
-from stacks import Load, Writes, route_exists, running_stack
+from stacks import Load, Writes, explain, route_exists, running_stack
 
 # --- one server, in process ---
 
@@ -152,7 +152,7 @@ async def test_rolling_restart_under_load_loses_nothing(tmp_path, mongodb_uri):
         stored = await load.writes.stored(tally.acknowledged)
         missing = set(tally.acknowledged) - stored
         print(f"  after: {tally}; acknowledged writes stored: {len(stored)}/{len(tally.acknowledged)}")
-        summary = f"{tally}; missing writes: {len(missing)}; failures: {tally.failures[:5]}"
+        summary = f"{tally}; missing writes: {len(missing)}; failures: {explain(stack, tally.failures[:5])}"
         assert codes == [0] * len(stack.ports), f"exit statuses {codes}; {summary}"
         assert tally.failures == [], summary
         assert not missing, summary
@@ -182,7 +182,7 @@ async def test_sigkill_costs_at_most_the_requests_in_flight(tmp_path, mongodb_ur
         stored = await load.writes.stored(tally.acknowledged)
         missing = set(tally.acknowledged) - stored
         print(f"  after: {tally}; acknowledged writes stored: {len(stored)}/{len(tally.acknowledged)}")
-        summary = f"{tally}; missing writes: {len(missing)}; failures: {tally.failures}"
+        summary = f"{tally}; missing writes: {len(missing)}; failures: {explain(stack, tally.failures)}"
         # each client has at most one request in flight
         assert len(tally.failures) <= load.workers, summary
         assert all(" 502 " in f for f in tally.failures), summary  # nginx's JSON 502, nothing else
@@ -291,7 +291,7 @@ async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
             stored = await load.writes.stored(tally.acknowledged)
             missing = set(tally.acknowledged) - stored
             print(f"  after: {tally}; acknowledged writes stored: {len(stored)}/{len(tally.acknowledged)}")
-            summary = f"{tally}; missing writes: {len(missing)}; failures: {tally.failures[:5]}"
+            summary = f"{tally}; missing writes: {len(missing)}; failures: {explain(stack, tally.failures[:5])}"
             assert script.returncode == 0, output.decode()
             assert f"restarted {len(stack.ports)} processes" in output.decode()
             assert tally.failures == [], summary
