@@ -18,12 +18,20 @@ import uuid
 from typing import AsyncIterator
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import WriteError
 
 # Longer than any one transaction takes; a process that died holding the lease
 # delays the others by at most this long.
-LEASE_SECONDS = 15
+LEASE_SECONDS = 5
 _LEASE_ID = "transactions"
+
+# Two upserts of the lease colliding: a duplicate key, or, from the embedded
+# server under concurrent writers, "Failed to get last row id" (code 8).
+_COLLISION_CODES = {11000, 8}
+
+
+def _collided(error: WriteError) -> bool:
+    return error.code in _COLLISION_CODES
 
 
 class TransactionLock:
@@ -56,6 +64,8 @@ class TransactionLock:
                     upsert=True,
                 )
                 return
-            except DuplicateKeyError:
+            except WriteError as e:
+                if not _collided(e):
+                    raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.05)
