@@ -72,6 +72,22 @@ async def test_api_through_nginx_with_one_request_id_in_both_logs(stack, client)
     assert "secret-in-url" not in logged[0]  # no query strings in nginx's log
 
 
+async def test_todo_backend_capability_stays_out_of_both_logs(stack, client):
+    _, headers = await register_and_login(client)
+    todos_url = (await client.get("/api/me", headers=headers)).json()["todos_url"]
+    capability = todos_url.rstrip("/").rsplit("/", 1)[1]
+    response = await client.post(todos_url, json={"title": "secret list"})
+    assert response.status_code == 201
+    todo_response = await client.get(response.json()["url"])
+    assert todo_response.status_code == 200
+    for answer in (response, todo_response):
+        request_id = answer.headers["X-Request-Id"]
+        logged = nginx_access_lines(stack, request_id) + taskhub_log_lines(stack, request_id)
+        assert len(logged) == 2, logged
+        assert all("/todos/{capability}" in line for line in logged), logged
+        assert not any(capability in line for line in logged), logged
+
+
 async def test_client_address_comes_from_nginx_and_sent_headers_change_nothing(stack):
     async with client_from("127.0.0.7", stack.url) as c:
         response = await c.get(
