@@ -266,7 +266,7 @@ async def test_floods_are_limited_per_client_address(serve_app, store):
         assert await flood(c, FLOOD_LIMIT, first) == [200] * FLOOD_LIMIT
         response = await c.post("/score", data=stringified(**form()), headers=first)
         assert assert_string_answer(response, 429)
-        assert 1 <= int(response.headers["Retry-After"]) <= 60
+        assert 0 < int(response.headers["Retry-After"]) <= 60
         # another address is not held back
         assert await flood(c, 1, {"X-Real-IP": "203.0.113.8"}) == [200]
     assert len(await stored(store)) == FLOOD_LIMIT + 1
