@@ -22,7 +22,7 @@ from pymongo.errors import WriteError
 
 # Longer than any one transaction takes; a process that died holding the lease
 # delays the others by at most this long.
-LEASE_SECONDS = 5
+LEASE_SECONDS = 2
 _LEASE_ID = "transactions"
 
 # Two upserts of the lease colliding: a duplicate key, or, from the embedded
