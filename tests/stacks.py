@@ -82,22 +82,11 @@ def running_stack(
             client.close()
 
 
-def stack_database(stack: Stack) -> str:
-    return stack.child_args[stack.child_args.index("--database") + 1]
-
-
 def client_from(address: str, base_url: str, **kwargs) -> httpx.AsyncClient:
     """An HTTP client whose connections come from ``address`` (any of 127.0.0.0/8),
     so that nginx sees a client address of the test's choosing."""
     transport = httpx.AsyncHTTPTransport(local_address=address)
     return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=20, **kwargs)
-
-
-async def route_exists(base_url: str, path: str) -> bool:
-    """Whether the running taskhub serves ``path`` at all (anything but its JSON 404)."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as c:
-        response = await c.get(path)
-    return response.status_code != 404
 
 
 def explain(stack: Stack, failures: list[str]) -> list[str]:
@@ -135,23 +124,14 @@ class Tally:
 
 
 class Writes:
-    """What the load writes, and how every acknowledged write is checked afterwards.
+    """What the load writes: each worker's user creates tasks (POST /api/tasks), and
+    every acknowledged one is checked afterwards by listing them through nginx."""
 
-    With the task API: each worker's user creates tasks (POST /api/tasks), checked by
-    listing them. Without it: registrations (POST /api/users), checked by logging in
-    and in the database; those pass nginx's login rate limit, so each worker writes from
-    its own address and no faster than that limit allows.
-    """
-
-    def __init__(self, stack: Stack, tasks: bool):
+    def __init__(self, stack: Stack):
         self.stack = stack
-        self.tasks = tasks
         self.tokens: dict[int, str] = {}
-        self.min_interval = 0.0 if tasks else 0.25  # below the 5 r/s limit per address
 
     async def setup(self, client: httpx.AsyncClient, worker: int) -> None:
-        if not self.tasks:
-            return
         username = f"load_{uuid.uuid4().hex[:8]}"
         created = await client.post("/api/users", json={"username": username, "password": PASSWORD})
         assert created.status_code == 201, created.text
@@ -160,51 +140,30 @@ class Writes:
         self.tokens[worker] = login.json()["token"]
 
     def headers(self, worker: int) -> dict[str, str]:
-        token = self.tokens.get(worker)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return {"Authorization": f"Bearer {self.tokens[worker]}"}
 
     async def write(self, client: httpx.AsyncClient, worker: int, n: int) -> tuple[httpx.Response, str]:
-        if self.tasks:
-            response = await client.post(
-                "/api/tasks", json={"title": f"load {worker}.{n}"}, headers=self.headers(worker)
-            )
-            key = response.json()["task"]["id"] if response.status_code == 201 else ""
-        else:
-            username = f"w{worker}_{n}_{uuid.uuid4().hex[:6]}"
-            response = await client.post("/api/users", json={"username": username, "password": PASSWORD})
-            key = username
+        response = await client.post(
+            "/api/tasks", json={"title": f"load {worker}.{n}"}, headers=self.headers(worker)
+        )
+        key = response.json()["task"]["id"] if response.status_code == 201 else ""
         return response, key
 
     async def read(self, client: httpx.AsyncClient, worker: int) -> httpx.Response:
-        if self.tasks:
-            return await client.get("/api/tasks", params={"limit": 5}, headers=self.headers(worker))
-        return await client.get("/healthz")
+        return await client.get("/api/tasks", params={"limit": 5}, headers=self.headers(worker))
 
     async def stored(self, acknowledged: list[str]) -> set[str]:
         """Which of the acknowledged writes are there now, read back through nginx."""
         found: set[str] = set()
-        if self.tasks:
-            async with httpx.AsyncClient(base_url=self.stack.url, timeout=20) as c:
-                for worker in self.tokens:
-                    url: str | None = "/api/tasks?limit=200"
-                    while url:
-                        page = await c.get(url, headers=self.headers(worker))
-                        assert page.status_code == 200, page.text
-                        found.update(t["id"] for t in page.json()["tasks"])
-                        url = page.json().get("next")
-            return found & set(acknowledged)
-        # Every registration is in the database; a sample also logs in through nginx.
-        client = pymongo.MongoClient(self.stack.mongodb_uri, serverSelectionTimeoutMS=3000)
-        try:
-            users = client[stack_database(self.stack)].users
-            found = {u["username"] for u in users.find({"username": {"$in": acknowledged}}, {"username": 1})}
-        finally:
-            client.close()
-        async with client_from("127.0.0.99", self.stack.url) as c:
-            for username in acknowledged[:: max(1, len(acknowledged) // 5)][:5]:
-                login = await c.post("/api/login", json={"username": username, "password": PASSWORD})
-                assert login.status_code == 200, f"{username}: {login.text}"
-        return found
+        async with httpx.AsyncClient(base_url=self.stack.url, timeout=20) as c:
+            for worker in self.tokens:
+                url: str | None = "/api/tasks?limit=200"
+                while url:
+                    page = await c.get(url, headers=self.headers(worker))
+                    assert page.status_code == 200, page.text
+                    found.update(t["id"] for t in page.json()["tasks"])
+                    url = page.json().get("next")
+        return found & set(acknowledged)
 
 
 class Load:
@@ -252,7 +211,6 @@ class Load:
             ready.set()
             n = 0
             while not self._stop.is_set() and time.monotonic() < deadline:
-                started = time.monotonic()
                 n += 1
                 label = f"worker {worker} write {n}"
                 self.tally.requests += 1
@@ -268,6 +226,3 @@ class Load:
                 for r in range(self.reads):
                     call = self.writes.read(client, worker)
                     await self._request(f"worker {worker} read {n}.{r}", call, 200)
-                pause = self.writes.min_interval - (time.monotonic() - started)
-                if pause > 0:
-                    await asyncio.sleep(pause)
