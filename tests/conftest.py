@@ -141,3 +141,14 @@ async def base_url(serve_app) -> str:
 async def client(base_url) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url, timeout=15) as c:
         yield c
+
+
+@pytest.fixture
+async def apps(store, mongodb_uri):
+    """taskhub applications with live updates, each with its own change streams,
+    sharing one database (see live_support.LiveApps)."""
+    from live_support import LiveApps  # here: live_support imports this module
+
+    apps = LiveApps(store, mongodb_uri)
+    yield apps
+    await apps.close()

@@ -14,20 +14,12 @@ import pytest
 
 from accounts import login, register, register_and_login
 from live_support import (
-    LiveApps,
     connect,
     has_env,
     record,
     refused,
     task_doc,
 )
-
-
-@pytest.fixture
-async def apps(store, mongodb_uri):
-    apps = LiveApps(store, mongodb_uri)
-    yield apps
-    await apps.close()
 
 
 @pytest.fixture

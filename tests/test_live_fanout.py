@@ -14,16 +14,9 @@ import pytest
 
 from accounts import register_and_login
 from conftest import EmbeddedServer
-from live_support import LiveApps, TaskhubProcess, connect
+from live_support import TaskhubProcess, connect
 from store import Store
 from store.database import make_client
-
-
-@pytest.fixture
-async def apps(store, mongodb_uri):
-    apps = LiveApps(store, mongodb_uri)
-    yield apps
-    await apps.close()
 
 
 @pytest.fixture
