@@ -29,6 +29,7 @@ MAX_LOGIN_FAILURES = 5  # within the store's window (15 minutes), per account
 
 class RegisterHandler(APIHandler):
     uses_session = False
+
     async def post(self) -> None:
         fields = self.body_fields()
         username = text(fields, "username", **USERNAME_RULES)
