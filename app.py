@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import tornado.web
+from tornado import httputil
 
 import config as settings
-from drain import DrainingHTTPServer
-from handlers import auth, classic, health, miniprogram, scores, tasks, todo_backend
-from handlers import live, pages
-from handlers.base import NotFoundHandler
-from handlers.body_limit import BodyLimit, PayloadTooLargeHandler, hard_cap
-from handlers.live_hub import Hub
-from handlers.logs import log_request
-from store import EmbeddedMongo, EmbeddedUnavailable, Store, open_store
-from store.change_stream import ChangeStreamsUnsupported
+import services
+from handlers import auth, classic, health, live, miniprogram, pages, scores, tasks, todo_backend
+from handlers.base import NotFoundHandler, PayloadTooLargeHandler, Route
+from server.access_log import log_request
+from server.body_limit import BodyLimit, hard_cap
+from server.data_dir import load_cookie_secret, prepare_data_dir
+from server.drain import DrainingHTTPServer
+from server.embedded_db import EmbeddedMongo, EmbeddedUnavailable
+from store import ChangeStreamsUnsupported, Store, open_store
 
 log = logging.getLogger("taskhub")
 
@@ -37,7 +37,11 @@ ROOT = Path(__file__).resolve().parent
 class Application(tornado.web.Application):
     """Tornado's Application, with request bodies over the limit answered 413."""
 
-    def find_handler(self, request, **kwargs):
+    # Tornado annotates its find_handler as returning its private _HandlerDelegate,
+    # though the router calling it needs only an HTTPMessageDelegate, as BodyLimit is.
+    def find_handler(  # type: ignore[override]
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate:
         return BodyLimit(
             super().find_handler(request, **kwargs),
             lambda: self.get_handler_delegate(request, PayloadTooLargeHandler),
@@ -45,7 +49,7 @@ class Application(tornado.web.Application):
         )
 
 
-def routes() -> list[Any]:
+def routes(config: settings.Config) -> list[Route]:
     return [
         *health.routes,
         *auth.routes,
@@ -54,27 +58,36 @@ def routes() -> list[Any]:
         *tasks.routes,
         *classic.routes,
         *todo_backend.routes,
+        *pages.routes,
+        *(live.routes if config.live else []),
     ]
 
 
-def make_app(config: settings.Config, store: Store, cookie_secret: str) -> Application:
+def make_app(config: settings.Config, services: services.Services) -> Application:
     """The whole application, with its services in its settings (tests build their own)."""
-    # Live updates: one hub per process; its change streams start with start_live().
-    hub = Hub(store, max_sockets_per_user=config.live_max_sockets) if config.live else None
+    if not config.cookie_secret:
+        raise settings.ConfigError("cookie_secret: make_app needs one (main() loads it)")
+    hub = services.live
     return Application(
-        routes() + pages.routes + (live.routes if hub else []),
+        routes(config),
         config=config,
-        store=store,
-        live_hub=hub,
+        services=services,
         # awaited in order on SIGTERM, after the listener stops: live sockets close (1001)
         shutdown_hooks=[hub.stop] if hub else [],
-        cookie_secret=cookie_secret,
+        cookie_secret=config.cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Lax"},
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
+    )
+
+
+def make_server(app: Application) -> DrainingHTTPServer:
+    config: settings.Config = app.settings["config"]
+    return DrainingHTTPServer(
+        app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
     )
 
 
@@ -93,35 +106,6 @@ def setup_logging(config: settings.Config) -> None:
     )
     # The driver's debug log prints query values: token digests and capability URLs.
     logging.getLogger("pymongo").setLevel(logging.INFO)
-
-
-def prepare_data_dir(config: settings.Config) -> Path:
-    data_dir = Path(config.data_dir)
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise settings.ConfigError(f"data_dir = {str(data_dir)!r}: cannot create it: {e.strerror}") from e
-    return data_dir
-
-
-def load_cookie_secret(config: settings.Config, data_dir: Path) -> str:
-    """The configured secret, or one generated once into the data directory, so that
-    restarts and every local process share it."""
-    if config.cookie_secret:
-        return config.cookie_secret
-    path = data_dir / "cookie_secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(48))
-    log.warning(
-        "no cookie_secret configured: generated one into %s; set TASKHUB_COOKIE_SECRET "
-        "in production",
-        path,
-    )
-    return path.read_text().strip()
 
 
 async def open_database(
@@ -149,7 +133,7 @@ async def open_database(
 async def start_live(app: Application) -> None:
     """Opens the live hub's change streams, so that a database without them stops
     start-up here rather than failing every socket later."""
-    hub = app.settings["live_hub"]
+    hub = app.settings["services"].live
     if hub is None:
         return
     try:
@@ -181,15 +165,13 @@ def stop_signals() -> asyncio.Event:
 
 async def serve(config: settings.Config) -> None:
     data_dir = prepare_data_dir(config)
-    cookie_secret = load_cookie_secret(config, data_dir)
+    config = config.replace(cookie_secret=load_cookie_secret(config, data_dir))
     stop = stop_signals()
     store, embedded = await open_database(config, data_dir)
     try:
-        app = make_app(config, store, cookie_secret)
+        app = make_app(config, services.build(config, store))
         await start_live(app)
-        server = DrainingHTTPServer(
-            app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
-        )
+        server = make_server(app)
         try:
             server.listen(config.port, config.address)
         except OSError as e:
@@ -213,10 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = settings.load(argv)
         setup_logging(config)
-        if config.processes > 1:
-            import stack  # the local stack: nginx in front of several of these processes
-
-            return stack.main(config, sys.argv[1:] if argv is None else list(argv))
         asyncio.run(serve(config))
     except settings.ConfigError as e:
         print(f"taskhub: bad setting: {e}", file=sys.stderr)

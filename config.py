@@ -7,11 +7,13 @@ the environment variable ``TASKHUB_ALLOW_GET_LOGIN``; the flag wins.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 ENV_PREFIX = "TASKHUB_"
 
@@ -122,122 +124,115 @@ class Setting:
         return ENV_PREFIX + self.name.upper()
 
 
-SETTINGS: tuple[Setting, ...] = (
+def setting(
+    default: str | None, parse: Callable[[str], Any], help: str, *, secret: bool = False
+) -> Any:
+    """Declares one setting as a field of Config: its default as written on the
+    command line, the parser that types it, and its help text."""
+    return field(metadata={"setting": (default, parse, help, secret)})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings' values, typed; made by ``load()``, changed only by ``replace()``."""
+
     # serving
-    Setting("address", "127.0.0.1", parse_address, "address to listen on"),
-    Setting("port", "8000", parse_port, "port to listen on (with --processes: nginx's port)"),
-    Setting(
-        "processes",
-        "1",
-        positive_int,
-        "with more than 1, run a local stack: that many taskhub processes on the "
-        "ports after --port, behind nginx on --port",
-    ),
-    Setting(
-        "xheaders",
-        "false",
-        parse_bool,
-        "trust X-Real-IP and X-Forwarded-Proto from the proxy in front (nginx)",
-    ),
-    Setting("max_body_size", "1m", parse_size, "largest request body accepted; larger gets 413"),
-    Setting(
-        "drain_timeout",
-        "10",
-        parse_duration,
-        "on SIGTERM, how long requests in flight may take to finish",
-    ),
+    address: str = setting("127.0.0.1", parse_address, "address to listen on")
+    port: int = setting("8000", parse_port, "port to listen on")
+    xheaders: bool = setting(
+        "false", parse_bool, "trust X-Real-IP and X-Forwarded-Proto from the proxy in front (nginx)"
+    )
+    max_body_size: int = setting("1m", parse_size, "largest request body accepted; larger gets 413")
+    drain_timeout: float = setting(
+        "10", parse_duration, "on SIGTERM, how long requests in flight may take to finish"
+    )
     # data
-    Setting(
-        "mongodb_uri",
+    mongodb_uri: str | None = setting(
         None,
         parse_mongodb_uri,
         "MongoDB to use; unset starts the embedded server with its files in --data-dir",
         secret=True,
-    ),
-    Setting("database", "taskhub", parse_str, "name of the MongoDB database"),
-    Setting("data_dir", "./var", parse_str, "directory for the embedded database and generated secrets"),
-    Setting(
-        "startup_timeout",
-        "20",
-        parse_duration,
-        "how long to wait for the database at start-up before giving up",
-    ),
+    )
+    database: str = setting("taskhub", parse_str, "name of the MongoDB database")
+    data_dir: str = setting(
+        "./var", parse_str, "directory for the embedded database and generated secrets"
+    )
+    startup_timeout: float = setting(
+        "20", parse_duration, "how long to wait for the database at start-up before giving up"
+    )
     # security
-    Setting(
-        "cookie_secret",
+    cookie_secret: str | None = setting(
         None,
         parse_str,
-        "key signing session cookies; unset: generated once into --data-dir",
+        "key signing login cookies; unset: generated once into --data-dir",
         secret=True,
-    ),
-    Setting(
-        "cors_origins",
+    )
+    cors_origins: tuple[str, ...] = setting(
         "",
         parse_origins,
         "comma-separated origins allowed to call with credentials (cookies, tokens)",
-    ),
-    Setting("token_ttl", "30d", parse_duration, "how long a login token stays valid"),
-    Setting(
-        "allow_get_login",
+    )
+    token_ttl: float = setting("30d", parse_duration, "how long a login token stays valid")
+    allow_get_login: bool = setting(
         "false",
         parse_bool,
         "accept GET /login?username=&pwd= from classic clients (puts passwords in URLs)",
-    ),
-    Setting("log_level", "info", parse_log_level, "debug, info, warning or error"),
+    )
+    password_hash_memory: int = setting(
+        "65536", positive_int, "argon2id memory cost of password hashes, in KiB"
+    )
+    password_hash_iterations: int = setting(
+        "3", positive_int, "argon2id time cost (passes over the memory) of password hashes"
+    )
+    password_hash_lanes: int = setting(
+        "4", positive_int, "argon2id parallelism (lanes) of password hashes"
+    )
+    log_level: str = setting("info", parse_log_level, "debug, info, warning or error")
     # live updates
-    Setting(
-        "live",
-        "true",
-        parse_bool,
-        "serve /api/live (needs a MongoDB with change streams: a replica set)",
-    ),
-    Setting("live_max_sockets", "20", positive_int, "most live sockets one user may hold open"),
-    Setting(
-        "live_ping_interval",
+    live: bool = setting(
+        "true", parse_bool, "serve /api/live (needs a MongoDB with change streams: a replica set)"
+    )
+    live_max_sockets: int = setting("20", positive_int, "most live sockets one user may hold open")
+    live_ping_interval: float = setting(
         "25",
         parse_duration,
         "seconds between server pings on live sockets; below nginx's proxy_read_timeout",
-    ),
+    )
     # mini-programs
-    Setting("wechat_appid", None, parse_str, "WeChat mini-program appid"),
-    Setting("wechat_secret", None, parse_str, "WeChat mini-program app secret", secret=True),
-    Setting(
-        "wechat_api_base",
-        "https://api.weixin.qq.com",
-        parse_url,
-        "base URL of WeChat's code2Session API",
-    ),
-    Setting("toutiao_appid", None, parse_str, "Toutiao (Douyin) mini-program appid"),
-    Setting("toutiao_secret", None, parse_str, "Toutiao mini-program app secret", secret=True),
-    Setting(
-        "toutiao_api_base",
-        "https://developer.toutiao.com",
-        parse_url,
-        "base URL of Toutiao's code2Session API",
-    ),
-)
-
-
-class Config:
-    """The settings' values, read as attributes: ``config.port``."""
-
-    def __init__(self, values: Mapping[str, Any]):
-        self.__dict__.update(values)
+    wechat_appid: str | None = setting(None, parse_str, "WeChat mini-program appid")
+    wechat_secret: str | None = setting(
+        None, parse_str, "WeChat mini-program app secret", secret=True
+    )
+    wechat_api_base: str = setting(
+        "https://api.weixin.qq.com", parse_url, "base URL of WeChat's code2Session API"
+    )
+    toutiao_appid: str | None = setting(None, parse_str, "Toutiao (Douyin) mini-program appid")
+    toutiao_secret: str | None = setting(
+        None, parse_str, "Toutiao mini-program app secret", secret=True
+    )
+    toutiao_api_base: str = setting(
+        "https://developer.toutiao.com", parse_url, "base URL of Toutiao's code2Session API"
+    )
 
     def __repr__(self) -> str:  # never shows secrets
         shown = {
-            s.name: ("***" if s.secret and self.__dict__[s.name] else self.__dict__[s.name])
+            s.name: ("***" if s.secret and getattr(self, s.name) else getattr(self, s.name))
             for s in SETTINGS
         }
         return f"Config({shown})"
 
-    def replace(self, **changes: Any) -> "Config":
-        return Config({**self.__dict__, **changes})
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
 
 
-def build_parser() -> argparse.ArgumentParser:
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, *f.metadata["setting"]) for f in dataclasses.fields(Config)
+)
+
+
+def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="app.py",
+        prog=prog,
         description="taskhub: tasks, login and live updates over HTTP and WebSocket.",
         epilog=f"Every flag can also be set by an environment variable: {ENV_PREFIX}<NAME>.",
     )
@@ -279,7 +274,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             shown = "***" if setting.secret else repr(raw)
             raise ConfigError(f"{setting.name} ({source}) = {shown}: {e}") from None
     check_pairs(values)
-    return Config(values)
+    return Config(**values)
 
 
 def check_pairs(values: Mapping[str, Any]) -> None:
@@ -288,5 +283,3 @@ def check_pairs(values: Mapping[str, Any]) -> None:
         appid, secret = values[f"{platform}_appid"], values[f"{platform}_secret"]
         if bool(appid) != bool(secret):
             raise ConfigError(f"{platform}_appid and {platform}_secret must be set together")
-    if values["processes"] > 1 and values["port"] + values["processes"] > 65535:
-        raise ConfigError("processes: the ports after --port run past 65535")

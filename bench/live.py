@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import secrets
 import signal
@@ -27,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,7 +37,7 @@ import tornado.websocket  # noqa: E402
 from tornado.httpclient import HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
-from store.embedded import EmbeddedMongo, free_port  # noqa: E402
+from server.embedded_db import EmbeddedMongo, free_port  # noqa: E402
 
 PASSWORD = "bench password 123"
 
@@ -46,7 +46,7 @@ PASSWORD = "bench password 123"
 
 
 class BaselineSocket(tornado.websocket.WebSocketHandler):
-    sockets: set["BaselineSocket"] = set()
+    sockets: ClassVar[set[BaselineSocket]] = set()
 
     def open(self) -> None:
         self.set_nodelay(True)
@@ -94,15 +94,16 @@ async def wait_http(url: str, process: subprocess.Popen, timeout: float = 30) ->
                 return
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"{url} did not answer within {timeout}s")
+                    raise SystemExit(f"{url} did not answer within {timeout}s") from None
                 await asyncio.sleep(0.1)
 
 
 def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "wb")
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-    )
+    # the child keeps its own copy of the file descriptor; ours can close
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
 
 
 # --- subscribers ---
@@ -148,7 +149,7 @@ class Subscribers:
     async def latencies(self, started: float, timeout: float) -> list[float]:
         try:
             await asyncio.wait_for(self.all_arrived.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         missing = self.expected - len(self.arrivals)
         if missing:
@@ -163,7 +164,7 @@ class Subscribers:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # --- the run ---
@@ -190,10 +191,21 @@ async def run(args: argparse.Namespace) -> None:
             processes.append(
                 spawn(
                     [
-                        "app.py", "--port", str(port), "--mongodb-uri", uri,
-                        "--database", database, "--data-dir", str(work),
-                        "--cookie-secret", secrets.token_urlsafe(32), "--log-level", "warning",
-                        "--live-max-sockets", str(max(sizes)),
+                        "app.py",
+                        "--port",
+                        str(port),
+                        "--mongodb-uri",
+                        uri,
+                        "--database",
+                        database,
+                        "--data-dir",
+                        str(work),
+                        "--cookie-secret",
+                        secrets.token_urlsafe(32),
+                        "--log-level",
+                        "warning",
+                        "--live-max-sockets",
+                        str(max(sizes)),
                     ],
                     work / f"taskhub-{port}.log",
                 )
@@ -202,20 +214,30 @@ async def run(args: argparse.Namespace) -> None:
         processes.append(
             spawn([__file__, "--baseline-server", str(baseline_port)], work / "baseline.log")
         )
-        for port, process in zip(ports, processes):
+        # the baseline process, last, has no port in ``ports``
+        for port, process in zip(ports, processes, strict=False):
             await wait_http(f"http://127.0.0.1:{port}/healthz", process)
         await wait_http(f"http://127.0.0.1:{baseline_port}/publish", processes[2])
 
         api = f"http://127.0.0.1:{ports[0]}"
         async with httpx.AsyncClient(base_url=api, timeout=30) as http:
             await http.post("/api/users", json={"username": "bench", "password": PASSWORD})
-            token = (await http.post("/api/login", json={"username": "bench", "password": PASSWORD})).json()["token"]
+            token = (
+                await http.post("/api/login", json={"username": "bench", "password": PASSWORD})
+            ).json()["token"]
             auth = {"Authorization": f"Bearer {token}"}
-            task = (await http.post("/api/tasks", json={"title": "bench"}, headers=auth)).json()["task"]
+            task = (await http.post("/api/tasks", json={"title": "bench"}, headers=auth)).json()[
+                "task"
+            ]
 
-            print(f"live: 2 taskhub processes; baseline: 1 bare Tornado process; {args.rounds} rounds each")
-            print(f"{'N':>6} {'live p50':>10} {'live p99':>10} {'base p50':>10} {'base p99':>10} "
-                  f"{'p50 ratio':>10} {'p99 ratio':>10}")
+            print(
+                "live: 2 taskhub processes; baseline: 1 bare Tornado process; "
+                f"{args.rounds} rounds each"
+            )
+            print(
+                f"{'N':>6} {'live p50':>10} {'live p99':>10} {'base p50':>10} {'base p99':>10} "
+                f"{'p50 ratio':>10} {'p99 ratio':>10}"
+            )
             for n in sizes:
                 live, base = Subscribers(), Subscribers()
                 live_urls = [f"ws://127.0.0.1:{p}/api/live" for p in ports]
@@ -230,12 +252,15 @@ async def run(args: argparse.Namespace) -> None:
                         break
                     title = f"round {n}-{round_} {secrets.token_hex(4)}"
                     started = live.expect(title)
-                    answer = await http.patch(f"/api/tasks/{task['id']}", json={"title": title}, headers=auth)
+                    answer = await http.patch(
+                        f"/api/tasks/{task['id']}", json={"title": title}, headers=auth
+                    )
                     answer.raise_for_status()
                     got = await live.latencies(started, 10)
                     message = json.dumps(
                         {"type": "task.updated", "task": answer.json()["task"], "seq": 0},
-                        separators=(",", ":"), ensure_ascii=False,
+                        separators=(",", ":"),
+                        ensure_ascii=False,
                     ).replace(title, title + " base")
                     started = base.expect(title + " base")
                     await http.post(f"http://127.0.0.1:{baseline_port}/publish", content=message)
@@ -250,10 +275,14 @@ async def run(args: argparse.Namespace) -> None:
                     continue
                 lp50, lp99 = percentile(live_ms, 50), percentile(live_ms, 99)
                 bp50, bp99 = percentile(base_ms, 50), percentile(base_ms, 99)
-                print(f"{n:>6} {lp50:>8.1f}ms {lp99:>8.1f}ms {bp50:>8.1f}ms {bp99:>8.1f}ms "
-                      f"{lp50 / bp50:>9.2f}x {lp99 / bp99:>9.2f}x")
-                print(f"       (live mean {statistics.mean(live_ms):.1f}ms, baseline mean "
-                      f"{statistics.mean(base_ms):.1f}ms, {len(live_ms)} deliveries each)")
+                print(
+                    f"{n:>6} {lp50:>8.1f}ms {lp99:>8.1f}ms {bp50:>8.1f}ms {bp99:>8.1f}ms "
+                    f"{lp50 / bp50:>9.2f}x {lp99 / bp99:>9.2f}x"
+                )
+                print(
+                    f"       (live mean {statistics.mean(live_ms):.1f}ms, baseline mean "
+                    f"{statistics.mean(base_ms):.1f}ms, {len(live_ms)} deliveries each)"
+                )
                 await asyncio.sleep(0.5)
     finally:
         for process in processes:
@@ -272,7 +301,9 @@ def main() -> None:
     parser.add_argument("--subscribers", default="100,1000", help="comma-separated values of N")
     parser.add_argument("--rounds", type=int, default=20, help="changes timed per N")
     parser.add_argument("--mongodb-uri", help="a MongoDB replica set; default: the embedded server")
-    parser.add_argument("--time-limit", type=float, default=300, help="seconds the whole run may take")
+    parser.add_argument(
+        "--time-limit", type=float, default=300, help="seconds the whole run may take"
+    )
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:

@@ -1,8 +1,11 @@
-"""BaseHandler and APIHandler: current user, JSON bodies, JSON errors, CORS, logs.
+"""BaseHandler and APIHandler: the services, the current login, JSON bodies, JSON
+errors, CORS.
 
 Every JSON route derives from APIHandler, so that every error a client can meet —
-bad input, authentication, unknown routes, a database that is down, a bug — is a
-JSON body ``{"error": {"code", "message"}}`` with the right status.
+bad input, a service's refusal, authentication, unknown routes, a database that is
+down, a bug — is a JSON body ``{"error": {"code", "message"}}`` with the right status.
+Services refuse with the errors of ``services.errors``; ``STATUSES`` below is the one
+place that gives each its HTTP status.
 """
 
 from __future__ import annotations
@@ -12,19 +15,41 @@ import json
 import logging
 import re
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
-from bson import ObjectId
 from tornado.web import HTTPError, RequestHandler
 
 from config import Config
-from store import Session, Store, is_unavailable
+from services import Services
+from services.accounts import Accounts, Login
+from services.encoding import dumps
+from services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    KeyReused,
+    NotAuthenticated,
+    NotConfigured,
+    NotFound,
+    StaleVersion,
+    TooManyRequests,
+    UpstreamUnavailable,
+    database_unavailable,
+)
+from services.live import Hub
+from services.miniprogram import MiniProgramLogin
+from services.scores import Scores
+from services.tasks import Tasks
+
+from .params import FORM_TYPES, media_type, single_values
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "taskhub_session"
+LOGIN_COOKIE = "taskhub_session"  # the name browsers already hold
 RETRY_AFTER_UNAVAILABLE = 5  # seconds a client should wait when the database is down
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -53,6 +78,27 @@ ALLOWED_REQUEST_HEADERS = (
 )
 EXPOSED_RESPONSE_HEADERS = "ETag, Location, Retry-After, X-Request-Id"
 
+# Each kind of domain error, and its status.
+STATUSES: dict[type[DomainError], int] = {
+    InvalidInput: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    StaleVersion: 412,
+    KeyReused: 422,
+    TooManyRequests: 429,
+    NotConfigured: 501,
+    UpstreamUnavailable: 502,
+}
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="taskhub"'}
+
+# A route as tornado.web.Application takes it: (pattern, handler), or
+# (pattern, handler, initialize() arguments, name) for reverse_url().
+Route: TypeAlias = (
+    tuple[str, type[RequestHandler]] | tuple[str, type[RequestHandler], dict[str, Any], str]
+)
+
 
 class APIError(HTTPError):
     """An error meant for the client: its message is shown as it is.
@@ -77,29 +123,49 @@ class APIError(HTTPError):
         self.headers = dict(headers or {})
 
 
-def to_json(value: Any) -> Any:
-    """The JSON form of store values: ids and times become strings here, at the edge."""
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, ObjectId):
-        return str(value)
-    return value
+def api_error(error: DomainError) -> APIError:
+    """The HTTP answer to a service's refusal."""
+    status = next(code for kind, code in STATUSES.items() if isinstance(error, kind))
+    headers: dict[str, str] = {}
+    if isinstance(error, NotAuthenticated):
+        headers.update(BEARER_CHALLENGE)
+    if isinstance(error, (TooManyRequests, UpstreamUnavailable)) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, StaleVersion):
+        headers["ETag"] = f'"{error.current["version"]}"'
+    return APIError(status, error.message, field=error.field, headers=headers)
 
 
 class BaseHandler(RequestHandler):
     """Services from the application settings, the request id and safe logging."""
 
     @property
-    def store(self) -> Store:
-        return self.application.settings["store"]
+    def services(self) -> Services:
+        return self.application.settings["services"]
 
     @property
     def config(self) -> Config:
         return self.application.settings["config"]
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.services.accounts
+
+    @property
+    def tasks(self) -> Tasks:
+        return self.services.tasks
+
+    @property
+    def scores(self) -> Scores:
+        return self.services.scores
+
+    @property
+    def miniprogram(self) -> MiniProgramLogin:
+        return self.services.miniprogram
+
+    @property
+    def live_hub(self) -> Hub | None:
+        return self.services.live
 
     @functools.cached_property
     def request_id(self) -> str:
@@ -116,47 +182,57 @@ class BaseHandler(RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Request-Id", self.request_id)
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         # Tornado's own version logs the full URI; ours logs only the loggable path.
         where = f"{self.request.method} {self.loggable_path} (request {self.request_id})"
-        if isinstance(value, APIError):
+        if isinstance(value, (APIError, DomainError)):
             return  # the client's mistake; the access log already has it
         if isinstance(value, HTTPError):
             if value.log_message:
                 log.warning("%d %s: %s", value.status_code, where, value.log_message % value.args)
-        elif is_unavailable(value):
+        elif value is not None and database_unavailable(value):
             log.warning("%s: database unavailable: %s", where, value)
         else:
-            log.error("uncaught exception in %s", where, exc_info=(typ, value, tb))
+            # the exception carries tb as its __traceback__
+            log.error("uncaught exception in %s", where, exc_info=value)
 
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+H = TypeVar("H", bound="APIHandler")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def authenticated(method: F) -> F:
-    """Answers 401 (never a redirect) unless the request carries a valid session."""
+def authenticated(
+    method: Callable[Concatenate[H, P], Awaitable[R]],
+) -> Callable[Concatenate[H, P], Awaitable[R]]:
+    """Answers 401 (never a redirect) unless the request carries a valid login."""
 
     @functools.wraps(method)
-    async def wrapper(self: "APIHandler", *args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.current_user is None:
             raise APIError(
                 401,
-                "log in first: send Authorization: Bearer <token> or the session cookie",
-                headers={"WWW-Authenticate": 'Bearer realm="taskhub"'},
+                "log in first: send Authorization: Bearer <token> or the login cookie",
+                headers=BEARER_CHALLENGE,
             )
         return await method(self, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class APIHandler(BaseHandler):
-    """A JSON route: sessions, bodies, JSON errors and CORS."""
+    """A JSON route: logins, bodies, JSON errors and CORS."""
 
-    current_user: Session | None
+    current_user: Login | None
 
-    # Routes that do not act on the caller's session (login, registration) take no
-    # XSRF token even when a stale session cookie comes along.
-    uses_session = True
+    # Routes that do not act on the caller's login (login, registration) take no
+    # XSRF token even when a stale login cookie comes along.
+    uses_login = True
 
     # --- authentication ---
 
@@ -167,42 +243,48 @@ class APIHandler(BaseHandler):
             return token.strip()
         return None
 
-    def session_token(self) -> str | None:
+    def login_token(self) -> str | None:
         """The token a request authenticates with: a bearer token when an
-        Authorization header is present (and then only it), else the session cookie."""
+        Authorization header is present (and then only it), else the login cookie."""
         if "Authorization" in self.request.headers:
             return self.bearer_token()
-        value = self.get_signed_cookie(SESSION_COOKIE)
+        value = self.get_signed_cookie(LOGIN_COOKIE)
         return value.decode() if value else None
 
     async def prepare(self) -> None:
-        # get_current_user cannot await, so the session is loaded here.
-        token = self.session_token() if self.uses_session else None
+        # get_current_user cannot await, so the login is loaded here.
+        token = self.login_token() if self.uses_login else None
         if token:
-            self.current_user = await self.store.tokens.lookup(token)
+            self.current_user = await self.accounts.authenticate(token)
+
+    @property
+    def login(self) -> Login:
+        """The current login, in methods that ``@authenticated`` guards."""
+        assert self.current_user is not None
+        return self.current_user
 
     def check_xsrf_cookie(self) -> None:
         # Only requests a browser authenticates by cookie can be forged cross-site;
         # bearer-token calls, mini-programs and logins without a session cookie can't.
-        if not self.uses_session:
+        if not self.uses_login:
             return
-        if "Authorization" in self.request.headers or not self.get_cookie(SESSION_COOKIE):
+        if "Authorization" in self.request.headers or not self.get_cookie(LOGIN_COOKIE):
             return
         super().check_xsrf_cookie()
 
-    async def start_session(self, user: Any) -> None:
-        """Logs ``user`` in: a new token, the session cookie, and the login answer."""
-        token, session = await self.store.tokens.issue(user, self.config.token_ttl)
-        self.current_user = session  # so the access log names who logged in
+    async def log_in(self, user: Any) -> None:
+        """Logs ``user`` in: a new token, the login cookie, and the login answer."""
+        token, login = await self.accounts.log_in(user)
+        self.current_user = login  # so the access log names who logged in
         self.set_signed_cookie(
-            SESSION_COOKIE,
+            LOGIN_COOKIE,
             token,
-            expires=session.expires_at,
+            expires=login.expires_at,
             httponly=True,
             samesite="Lax",
             secure=self.request.protocol == "https",
         )
-        self.xsrf_token  # sets the _xsrf cookie that browser pages send back
+        _ = self.xsrf_token  # reading it sets the _xsrf cookie that browser pages send back
         self.write_json({"token": token, "user": user_json(user)})
 
     # --- request bodies and query strings ---
@@ -210,12 +292,12 @@ class APIHandler(BaseHandler):
     def body_fields(self) -> dict[str, Any]:
         """The body as a dict: a JSON object, or form fields (each given once)."""
         body = self.request.body
-        media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        kind = self.media_type()
         if not body.strip():
             return {}
-        if media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if kind in FORM_TYPES:
             return single_values(self.request.body_arguments, "form field")
-        if media_type in ("", "application/json", "text/plain") or media_type.endswith("+json"):
+        if kind in ("", "application/json", "text/plain") or kind.endswith("+json"):
             try:
                 value = json.loads(body)
             except (ValueError, UnicodeDecodeError) as e:
@@ -224,8 +306,14 @@ class APIHandler(BaseHandler):
                 raise APIError(400, "the body must be a JSON object")
             return value
         raise APIError(
-            415, f"send application/json or a form, not {media_type}", code="unsupported_media_type"
+            415, f"send application/json or a form, not {kind}", code="unsupported_media_type"
         )
+
+    def media_type(self) -> str:
+        return media_type(self.request.headers.get("Content-Type", ""))
+
+    def is_form(self) -> bool:
+        return self.media_type() in FORM_TYPES
 
     def query_fields(self) -> dict[str, str]:
         return single_values(self.request.query_arguments, "query argument")
@@ -235,7 +323,7 @@ class APIHandler(BaseHandler):
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":")))
+        self.finish(dumps(value))
 
     def error_body(self, status: int, code: str, message: str, field: str | None) -> Any:
         """The JSON body of an error; representations with their own error shape override it."""
@@ -247,11 +335,15 @@ class APIHandler(BaseHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         field = None
+        if isinstance(error, DomainError):
+            error = api_error(error)
+            status_code = error.status_code
+            self.set_status(status_code)
         if isinstance(error, APIError):
             code, message, field = error.code, error.message, error.field
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif error is not None and is_unavailable(error):
+        elif error is not None and database_unavailable(error):
             status_code = 503
             self.set_status(503)
             self.set_header("Retry-After", str(RETRY_AFTER_UNAVAILABLE))
@@ -268,7 +360,7 @@ class APIHandler(BaseHandler):
             self.set_header("Allow", ", ".join(self.implemented_methods()))  # RFC 9110
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         body = self.error_body(status_code, code, message, field)
-        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        self.finish(dumps(body))
 
     # --- CORS ---
 
@@ -317,19 +409,6 @@ class APIHandler(BaseHandler):
         self.finish()
 
 
-def single_values(arguments: Mapping[str, list[bytes]], what: str) -> dict[str, str]:
-    """Form or query arguments as one string each; a repeated name is an error."""
-    out = {}
-    for name, values in arguments.items():
-        if len(values) != 1:
-            raise APIError(400, f"{what} {name!r} is given more than once", field=name)
-        try:
-            out[name] = values[0].decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise APIError(400, f"{what} {name!r} is not UTF-8", field=name) from e
-    return out
-
-
 def user_json(user: Any) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "created_at": user.created_at}
 
@@ -339,3 +418,11 @@ class NotFoundHandler(APIHandler):
 
     async def prepare(self) -> None:
         raise APIError(404, f"no route {self.request.path}")
+
+
+class PayloadTooLargeHandler(APIHandler):
+    """What a request whose body passed the limit gets (server/body_limit.py)."""
+
+    async def prepare(self) -> None:
+        limit = self.config.max_body_size
+        raise APIError(413, f"the body is larger than the limit of {limit} bytes")

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from store import Session
-from store.types import utcnow
+from services.accounts import Login
+from services.tasks import classic_task
 
-from .auth import check_password
-from .base import APIError, authenticated
-from .tasks import TaskHandler
-from .task_views import CLASSIC, classic_task
+from .base import APIError, Route, authenticated
+from .tasks import CLASSIC, TaskHandler
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -49,10 +48,13 @@ class ClassicHandler(TaskHandler):
         if credentials is not None:
             # 401 and 429 here go out without a Basic challenge, so that a browser
             # never opens its own login dialog over the page
-            user = await check_password(self.store, *credentials)
-            # a session for this request alone: nothing is stored, nothing to revoke
-            self.current_user = Session(
-                digest="", user_id=user.id, username=user.username, expires_at=utcnow()
+            user = await self.accounts.check_password(*credentials)
+            # a login for this request alone: nothing is stored, nothing to revoke
+            self.current_user = Login(
+                digest="",
+                user_id=user.id,
+                username=user.username,
+                expires_at=datetime.now(UTC),
             )
 
     def task_uri(self, task: dict[str, Any]) -> str:
@@ -62,13 +64,13 @@ class ClassicHandler(TaskHandler):
 class ClassicTasksHandler(ClassicHandler):
     @authenticated
     async def get(self) -> None:
-        tasks = await self.store.tasks.all(self.owner)
+        tasks = await self.tasks.all(self.owner)
         self.write_json({"tasks": [classic_task(t, self.task_uri(t)) for t in tasks]})
 
     @authenticated
     async def post(self) -> None:
         fields = self.task_fields(CLASSIC, complete=True)
-        task, _ = await self.store.tasks.create(self.owner, fields)
+        task, _ = await self.tasks.create(self.owner, fields)
         uri = self.task_uri(task)
         self.set_header("Location", uri)
         self.write_json({"task": classic_task(task, uri)}, status=201)
@@ -77,23 +79,23 @@ class ClassicTasksHandler(ClassicHandler):
 class ClassicTaskHandler(ClassicHandler):
     @authenticated
     async def get(self, task_id: str) -> None:
-        task = await self.stored(self.store.tasks.get(self.owner, task_id))
+        task = await self.tasks.get(self.owner, task_id)
         self.write_json({"task": classic_task(task, self.task_uri(task))})
 
     @authenticated
     async def put(self, task_id: str) -> None:
         # the tutorial's PUT leaves the fields not sent as they were
         fields = self.task_fields(CLASSIC, complete=False)
-        task = await self.stored(self.store.tasks.update(self.owner, task_id, fields))
+        task = await self.tasks.update(self.owner, task_id, fields)
         self.write_json({"task": classic_task(task, self.task_uri(task))})
 
     @authenticated
     async def delete(self, task_id: str) -> None:
-        await self.stored(self.store.tasks.delete(self.owner, task_id))
+        await self.tasks.delete(self.owner, task_id)
         self.write_json({"result": True})
 
 
-routes = [
+routes: list[Route] = [
     (r"/todo/api/v1.0/tasks", ClassicTasksHandler),
     (r"/todo/api/v1.0/tasks/([^/]+)", ClassicTaskHandler, {}, "classic_task"),
 ]

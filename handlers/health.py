@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from store import is_unavailable
+from services.errors import database_unavailable
 
-from .base import RETRY_AFTER_UNAVAILABLE, APIHandler
+from .base import RETRY_AFTER_UNAVAILABLE, APIHandler, Route
 
 
 class HealthHandler(APIHandler):
-    uses_session = False  # a health check must not depend on credentials
+    uses_login = False  # a health check must not depend on credentials
 
     async def get(self) -> None:
         try:
-            await self.store.ping()
+            await self.services.ping()
         except Exception as e:
-            if not is_unavailable(e):
+            if not database_unavailable(e):
                 raise
             self.set_header("Retry-After", str(RETRY_AFTER_UNAVAILABLE))
             self.write_json({"status": "unavailable", "db": "unreachable"}, status=503)
@@ -22,4 +22,4 @@ class HealthHandler(APIHandler):
         self.write_json({"status": "ok", "db": "ok"})
 
 
-routes = [(r"/healthz", HealthHandler)]
+routes: list[Route] = [(r"/healthz", HealthHandler)]

@@ -21,16 +21,19 @@ from urllib.parse import urlsplit
 
 from tornado.websocket import WebSocketHandler
 
-from .base import APIError, APIHandler, authenticated
-from .live_hub import CLOSE_TRY_AGAIN, Hub, Subscriber
+from services.live import CLOSE_TRY_AGAIN, Hub, Subscriber
+
+from .base import BEARER_CHALLENGE, APIError, APIHandler, Route, authenticated
+from .params import bounded_int, single_values
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024  # larger client messages close the socket with 1009
+MAX_SEQ = 10**18 - 1  # the largest ?since= taken; a seq never gets near it
 
 
 class LiveSocket(APIHandler, WebSocketHandler):
-    """One live socket. APIHandler gives it sessions and JSON errors before the
+    """One live socket. APIHandler gives it logins and JSON errors before the
     upgrade; WebSocketHandler the rest."""
 
     subscriber: Subscriber | None = None
@@ -38,7 +41,9 @@ class LiveSocket(APIHandler, WebSocketHandler):
 
     @property
     def hub(self) -> Hub:
-        return self.application.settings["live_hub"]
+        hub = self.live_hub
+        assert hub is not None  # the route exists only with live updates on
+        return hub
 
     # --- before the upgrade ---
 
@@ -46,24 +51,26 @@ class LiveSocket(APIHandler, WebSocketHandler):
         refused = self.refused_origin()
         if refused:
             raise APIError(403, f"pages from {refused} may not open live sockets here")
-        ticket = self.get_query_argument("ticket", None)
+        query = single_values(self.request.query_arguments, "query argument")
+        ticket = query.get("ticket")
         if ticket is not None:
-            self.current_user = await self.store.tickets.redeem(ticket)
+            self.current_user = await self.accounts.redeem_live_ticket(ticket)
             if self.current_user is None:
                 raise APIError(
-                    401, "this ticket is unknown, used or expired: get a new one from "
-                    "POST /api/live/ticket"
+                    401,
+                    "this ticket is unknown, used or expired: get a new one from "
+                    "POST /api/live/ticket",
                 )
         else:
-            await super().prepare()  # the session cookie or a bearer token
+            await super().prepare()  # the login cookie or a bearer token
         if self.current_user is None:
             raise APIError(
                 401,
-                "log in first: send Authorization: Bearer <token>, the session cookie, "
+                "log in first: send Authorization: Bearer <token>, the login cookie, "
                 "or ?ticket= from POST /api/live/ticket",
-                headers={"WWW-Authenticate": 'Bearer realm="taskhub"'},
+                headers=BEARER_CHALLENGE,
             )
-        self.since = self.since_argument()
+        self.since = bounded_int(query, "since", low=0, high=MAX_SEQ)
         self.subscriber = self.hub.attach(self.current_user, self)
         if self.subscriber is None:
             raise APIError(
@@ -88,14 +95,6 @@ class LiveSocket(APIHandler, WebSocketHandler):
         # Tornado asks this for apparently cross-origin upgrades after prepare(),
         # which has already refused origins that are not allowed.
         return self.origin_allowed(origin)
-
-    def since_argument(self) -> int | None:
-        raw = self.get_query_argument("since", None)
-        if raw is None or raw == "":
-            return None
-        if not raw.isdigit() or len(raw) > 18:
-            raise APIError(400, "since must be the last seq seen: a whole number", field="since")
-        return int(raw)
 
     def on_finish(self) -> None:
         if self.get_status() != 101 and self.subscriber is not None:
@@ -153,7 +152,7 @@ class LiveTicketHandler(APIHandler):
 
     @authenticated
     async def post(self) -> None:
-        ticket, expires_at = await self.store.tickets.issue(self.current_user)
+        ticket, expires_at = await self.accounts.live_ticket(self.login)
         scheme = "wss" if self.request.protocol == "https" else "ws"
         self.write_json(
             {
@@ -164,7 +163,7 @@ class LiveTicketHandler(APIHandler):
         )
 
 
-routes = [
+routes: list[Route] = [
     (r"/api/live", LiveSocket),
     (r"/api/live/ticket", LiveTicketHandler),
 ]

@@ -6,7 +6,7 @@ and /api/live, so the same page works behind nginx with its static files cached.
 
 from __future__ import annotations
 
-from .base import APIHandler
+from .base import APIHandler, Route
 
 
 class BoardPage(APIHandler):
@@ -14,7 +14,7 @@ class BoardPage(APIHandler):
     at once, without a request that answers 401."""
 
     def get(self) -> None:
-        self.xsrf_token  # sets the _xsrf cookie the page sends back as X-XSRFToken
+        _ = self.xsrf_token  # reading it sets the _xsrf cookie the page sends back as X-XSRFToken
         host = self.request.host
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -29,6 +29,6 @@ class BoardPage(APIHandler):
         self.render("board.html", live=self.config.live, signed_in=self.current_user is not None)
 
 
-routes = [
+routes: list[Route] = [
     (r"/", BoardPage),
 ]

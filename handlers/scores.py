@@ -13,21 +13,20 @@ that number, newest first, with the usual JSON errors.
 from __future__ import annotations
 
 import json
-import math
 import re
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from store.scores import GRADE_FIELDS, TEXT_FIELDS
+from services.errors import InvalidInput
+from services.scores import GRADE_FIELDS, TEXT_FIELDS
 
-from .base import APIError, APIHandler, authenticated
+from .base import BEARER_CHALLENGE, APIError, APIHandler, Route, authenticated
+from .params import bounded_int, reject_unknown
 
 SUBMITTED = "数据提交成功"
 
 MAX_GRADE = 100
 MAX_TEXT_LENGTH = 500
-# submissions per client address within the store's window (a minute)
-FLOOD_LIMIT = 20
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 200
 
@@ -61,37 +60,33 @@ def acc_nbr(value: Any, name: str = "acc_nbr") -> str:
         number = _ACC_NBR_SEPARATORS.sub("", value)
         if _ACC_NBR.fullmatch(number):
             return number
-    raise APIError(400, f"{name} 须为电话号码（5 到 20 位数字）", field=name)
+    raise InvalidInput(f"{name} 须为电话号码（5 到 20 位数字）", field=name)
 
 
 def grade(fields: Mapping[str, Any], name: str) -> int:
     if name not in fields:
-        raise APIError(400, f"{name} 必填", field=name)
+        raise InvalidInput(f"{name} 必填", field=name)
     value = unquote(fields[name])
     if isinstance(value, str) and _GRADE.fullmatch(value.strip()):
         value = int(value.strip())
     if type(value) is not int or not 0 <= value <= MAX_GRADE:
-        raise APIError(400, f"{name} 须为 0 到 {MAX_GRADE} 的整数", field=name)
+        raise InvalidInput(f"{name} 须为 0 到 {MAX_GRADE} 的整数", field=name)
     return value
 
 
 def comment(fields: Mapping[str, Any], name: str) -> str:
     value = unquote(fields.get(name, ""))
     if not isinstance(value, str):
-        raise APIError(400, f"{name} 须为文字", field=name)
+        raise InvalidInput(f"{name} 须为文字", field=name)
     value = value.strip()
     if len(value) > MAX_TEXT_LENGTH:
-        raise APIError(400, f"{name} 不能超过 {MAX_TEXT_LENGTH} 字", field=name)
+        raise InvalidInput(f"{name} 不能超过 {MAX_TEXT_LENGTH} 字", field=name)
     return value
 
 
 def score_json(score: Mapping[str, Any]) -> dict[str, Any]:
     """A submission as its submitter sees it (they know who they are)."""
     return {name: value for name, value in score.items() if name != "user_id"}
-
-
-def retry_after(until: datetime) -> str:
-    return str(max(1, math.ceil((until - datetime.now(timezone.utc)).total_seconds())))
 
 
 class ScoreHandler(APIHandler):
@@ -103,40 +98,20 @@ class ScoreHandler(APIHandler):
         return message  # the classic client shows the body as it is
 
     async def post(self) -> None:
-        await self.count_submission()
+        # the address is nginx's X-Real-IP when taskhub runs with --xheaders
+        await self.scores.admit(self.request.remote_ip or "")
         if "Authorization" in self.request.headers and self.current_user is None:
             # a stale token: tell the client to log in again rather than file the
             # submission as anonymous
-            raise APIError(
-                401,
-                "登录已失效，请重新登录",
-                headers={"WWW-Authenticate": 'Bearer realm="taskhub"'},
-            )
+            raise APIError(401, "登录已失效，请重新登录", headers=BEARER_CHALLENGE)
         fields = self.body_fields()
-        for name in fields:
-            if name not in self.allowed_fields:
-                raise APIError(400, f"未知字段 {name}", field=name)
+        reject_unknown(fields, self.allowed_fields, message="未知字段 {name}")
         number = acc_nbr(fields.get("acc_nbr", ""))
         grades = [grade(fields, name) for name in GRADE_FIELDS]
         texts = [comment(fields, name) for name in TEXT_FIELDS]
         user_id = self.current_user.user_id if self.current_user else None
-        await self.store.scores.add(number, grades, texts, user_id)
+        await self.scores.submit(number, grades, texts, user_id)
         self.write_json(SUBMITTED)
-
-    async def count_submission(self) -> None:
-        """429 once this client address sent FLOOD_LIMIT submissions within the window.
-
-        Counted in MongoDB, so every process behind nginx agrees; the address is
-        nginx's X-Real-IP when taskhub runs with --xheaders.
-        """
-        flood = self.store.score_flood
-        address = self.request.remote_ip
-        until = await flood.locked_until(address, FLOOD_LIMIT)
-        if until is not None:
-            raise APIError(
-                429, "提交过于频繁，请稍后再试", headers={"Retry-After": retry_after(until)}
-            )
-        await flood.record(address)
 
 
 class ScoresHandler(APIHandler):
@@ -146,29 +121,20 @@ class ScoresHandler(APIHandler):
     async def get(self) -> None:
         query = self.query_fields()
         if "acc_nbr" not in query:
-            raise APIError(400, "acc_nbr is required", field="acc_nbr")
+            raise InvalidInput("acc_nbr is required", field="acc_nbr")
         try:
             number = acc_nbr(query["acc_nbr"])
-        except APIError as e:
-            raise APIError(
-                400, "acc_nbr must be a phone number (5 to 20 digits)", field="acc_nbr"
+        except InvalidInput as e:
+            raise InvalidInput(
+                "acc_nbr must be a phone number (5 to 20 digits)", field="acc_nbr"
             ) from e
-        limit = self.limit(query.get("limit"))
-        scores = await self.store.scores.submitted_by(self.current_user.user_id, number, limit)
+        limit = bounded_int(query, "limit", low=1, high=MAX_LIST_LIMIT, default=DEFAULT_LIST_LIMIT)
+        assert limit is not None
+        scores = await self.scores.submitted_by(self.login.user_id, number, limit)
         self.write_json({"scores": [score_json(s) for s in scores]})
 
-    @staticmethod
-    def limit(raw: str | None) -> int:
-        if raw is None:
-            return DEFAULT_LIST_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
-            raise APIError(
-                400, f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}", field="limit"
-            )
-        return int(raw)
 
-
-routes = [
+routes: list[Route] = [
     (r"/score", ScoreHandler),
     (r"/api/scores", ScoresHandler),
 ]

@@ -13,21 +13,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .base import APIError, APIHandler, authenticated
-from .task_views import TODO, todo
-from .tasks import TaskHandler
+from services.tasks import todo
+
+from .base import APIError, APIHandler, Route, authenticated
+from .tasks import TODO, TaskHandler
 
 _CAPABILITY = re.compile(r"[A-Za-z0-9_-]{43}")  # store/todos_urls.py: 256 bits, base64url
 _HIDDEN = re.compile(r"^/todos/[^/]*")
 
 
-def todos_url(handler: TaskHandler | APIHandler, capability: str) -> str:
+def todos_url(handler: APIHandler, capability: str) -> str:
     request = handler.request
     return f"{request.protocol}://{request.host}{handler.reverse_url('todos', capability)}"
 
 
 class TodoBackendHandler(TaskHandler):
-    uses_session = False  # the capability is the credential; cookies are never looked at
+    uses_login = False  # the capability is the credential; cookies are never looked at
     cors_policy = "public"
 
     capability_owner: str
@@ -46,7 +47,7 @@ class TodoBackendHandler(TaskHandler):
         capability = self.path_args[0]
         owner = None
         if _CAPABILITY.fullmatch(capability):
-            owner = await self.store.todos_urls.owner(capability)
+            owner = await self.accounts.todos_owner(capability)
         if owner is None:
             raise APIError(404, "no such todo list; GET /api/me shows yours as todos_url")
         self.capability_owner = owner
@@ -58,33 +59,33 @@ class TodoBackendHandler(TaskHandler):
 
 class TodosHandler(TodoBackendHandler):
     async def get(self, capability: str) -> None:
-        tasks = await self.store.tasks.all(self.owner)
+        tasks = await self.tasks.all(self.owner)
         self.write_json([self.todo(t) for t in tasks])
 
     async def post(self, capability: str) -> None:
-        task, _ = await self.store.tasks.create(self.owner, self.task_fields(TODO, complete=True))
+        task, _ = await self.tasks.create(self.owner, self.task_fields(TODO, complete=True))
         body = self.todo(task)
         self.set_header("Location", body["url"])
         self.write_json(body, status=201)
 
     async def delete(self, capability: str) -> None:
-        await self.store.tasks.delete_all(self.owner)
+        await self.tasks.delete_all(self.owner)
         self.set_status(204)
         self.finish()
 
 
 class TodoHandler(TodoBackendHandler):
     async def get(self, capability: str, task_id: str) -> None:
-        task = await self.stored(self.store.tasks.get(self.owner, task_id))
+        task = await self.tasks.get(self.owner, task_id)
         self.write_json(self.todo(task))
 
     async def patch(self, capability: str, task_id: str) -> None:
         fields = self.task_fields(TODO, complete=False)
-        task = await self.stored(self.store.tasks.update(self.owner, task_id, fields))
+        task = await self.tasks.update(self.owner, task_id, fields)
         self.write_json(self.todo(task))
 
     async def delete(self, capability: str, task_id: str) -> None:
-        await self.stored(self.store.tasks.delete(self.owner, task_id))
+        await self.tasks.delete(self.owner, task_id)
         self.set_status(204)
         self.finish()
 
@@ -94,16 +95,16 @@ class TodosUrlHandler(APIHandler):
 
     @authenticated
     async def post(self) -> None:
-        capability = await self.store.todos_urls.replace(self.current_user.user_id)
+        capability = await self.accounts.replace_todos_capability(self.login.user_id)
         self.write_json({"todos_url": todos_url(self, capability)})
 
 
 async def current_todos_url(handler: APIHandler, owner: str) -> str:
     """The owner's Todo-Backend URL, made on first use (for ``GET /api/me``)."""
-    return todos_url(handler, await handler.store.todos_urls.capability(owner))
+    return todos_url(handler, await handler.accounts.todos_capability(owner))
 
 
-routes = [
+routes: list[Route] = [
     (r"/api/me/todos_url", TodosUrlHandler),
     # a trailing slash, and anything deeper, still reach these handlers, so that no
     # path holding a capability is logged by the default 404 handler

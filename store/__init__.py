@@ -1,18 +1,19 @@
 """Everything that talks to MongoDB. Nothing outside this package imports pymongo."""
 
-from .database import Store, open_store
-from .embedded import EmbeddedMongo, EmbeddedUnavailable
+from .change_stream import ChangeStreamsUnsupported
+from .database import Store, make_client, open_store, wait_until_reachable
 from .errors import Conflict, is_unavailable
-from .tokens import Session
+from .tokens import Login
 from .users import User
 
 __all__ = [
+    "ChangeStreamsUnsupported",
     "Conflict",
-    "EmbeddedMongo",
-    "EmbeddedUnavailable",
-    "Session",
+    "Login",
     "Store",
     "User",
     "is_unavailable",
+    "make_client",
     "open_store",
+    "wait_until_reachable",
 ]

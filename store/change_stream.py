@@ -1,8 +1,8 @@
 """The change streams live updates run on: one per watched collection per process.
 
 ``task_changes`` follows inserts into ``changes`` (every task write records one) and
-``revoked_sessions`` follows deletes from ``tokens`` (logout, revocation, expiry), so
-that every process hears of every change and every ended session, whichever process
+``ended_logins`` follows deletes from ``tokens`` (logout, revocation, expiry), so
+that every process hears of every change and every ended login, whichever process
 made it. A stream that breaks is reopened from its last resume token, so nothing is
 skipped; when the server no longer has the history a token points to, the owner of
 the watch is told (``on_history_lost``) so it can catch its clients up another way.
@@ -12,49 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from bson import json_util
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
 from .changes import change
+from .compat import CHANGES_POLL_INTERVAL, LOGINS_POLL_INTERVAL, lacks_change_streams, plain
 
 log = logging.getLogger(__name__)
 
-# Server error codes: a standalone mongod has no change streams; a resume token whose
-# history has left the oplog cannot be resumed from.
-CHANGE_STREAMS_UNSUPPORTED = 40573
+# Server error codes: a resume token whose history has left the oplog cannot be
+# resumed from.
 HISTORY_LOST = (280, 286)
 
 # How long the server may hold a getMore open waiting for events. A server that
 # answers at once instead (the embedded one does) is polled at most every
-# ``poll_interval`` seconds rather than in a tight loop.
+# ``poll_interval`` seconds rather than in a tight loop (store/compat.py).
 MAX_AWAIT_MS = 1000
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between reopen attempts, then the last
-
-_EXTENDED_JSON = json_util.JSONOptions(tz_aware=True, tzinfo=timezone.utc)
 
 
 class ChangeStreamsUnsupported(RuntimeError):
     """The server cannot open change streams: it is not a replica set."""
-
-
-def plain(value: Any) -> Any:
-    """A change event's document as BSON types.
-
-    Some servers hand back a ``fullDocument`` whose dates are extended JSON
-    (``{"$date": ...}``); real ones send BSON dates. Both come out as datetimes.
-    """
-    if isinstance(value, dict):
-        if len(value) == 1 and "$date" in value:
-            return json_util.object_hook(value, _EXTENDED_JSON)
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 class Watch:
@@ -108,10 +90,12 @@ class Watch:
         try:
             return await self.collection.watch(
                 # start_after (unlike resume_after) also starts after an invalidate event
-                self.pipeline, start_after=self.resume_token, max_await_time_ms=MAX_AWAIT_MS
+                self.pipeline,
+                start_after=self.resume_token,
+                max_await_time_ms=MAX_AWAIT_MS,
             )
         except OperationFailure as e:
-            if e.code == CHANGE_STREAMS_UNSUPPORTED or "replica set" in str(e):
+            if lacks_change_streams(e):
                 raise ChangeStreamsUnsupported(str(e)) from e
             raise
 
@@ -164,7 +148,9 @@ class Watch:
                 if isinstance(e, OperationFailure) and e.code in HISTORY_LOST:
                     log.error(
                         "change stream on %s: history after the resume token is gone; "
-                        "starting afresh and catching clients up: %s", self.name, e
+                        "starting afresh and catching clients up: %s",
+                        self.name,
+                        e,
                     )
                     self.resume_token = None
                     self._history_lost = True
@@ -172,8 +158,10 @@ class Watch:
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
                 log.warning(
-                    "change stream on %s broke (%s); reopening from the last resume "
-                    "token in %gs", self.name, e, delay
+                    "change stream on %s broke (%s); reopening from the last resume token in %gs",
+                    self.name,
+                    e,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -182,7 +170,7 @@ def task_changes(
     changes_collection: AsyncCollection,
     on_change: Callable[[dict[str, Any]], None],
     on_history_lost: Callable[[], Awaitable[None]],
-    poll_interval: float,
+    poll_interval: float = CHANGES_POLL_INTERVAL,
 ) -> Watch:
     """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
     return Watch(
@@ -194,16 +182,16 @@ def task_changes(
     )
 
 
-def revoked_sessions(
+def ended_logins(
     tokens_collection: AsyncCollection,
-    on_revoked: Callable[[str], None],
-    poll_interval: float,
+    on_ended: Callable[[str], None],
+    poll_interval: float = LOGINS_POLL_INTERVAL,
 ) -> Watch:
-    """The digest of every session that ends: logout, revocation or expiry."""
+    """The digest of every login that ends: logout, revocation or expiry."""
     return Watch(
         tokens_collection,
         [{"$match": {"operationType": "delete"}}],
-        # the id comes from documentKey: some servers garble fullDocument._id
-        lambda event: on_revoked(event["documentKey"]["_id"]),
+        # the id comes from documentKey (store/compat.py: plain)
+        lambda event: on_ended(event["documentKey"]["_id"]),
         poll_interval=poll_interval,
     )

@@ -15,7 +15,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .types import utcnow
+from .clock import utcnow
 
 CHANGE_TYPES = ("task.created", "task.updated", "task.deleted")
 
@@ -49,6 +49,7 @@ class Changes:
             return_document=ReturnDocument.AFTER,
             session=session,
         )
+        assert counter is not None  # an upsert returning AFTER always has a document
         seq = int(counter["seq"])
         now = utcnow()
         await self.collection.insert_one(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
+from .change_stream import Watch, ended_logins, task_changes
 from .changes import Changes
+from .compat import TransactionLock
 from .idempotency import IdempotencyKeys
 from .login_failures import LoginFailures
 from .scores import Scores
@@ -19,7 +22,6 @@ from .tasks import Tasks
 from .tickets import Tickets
 from .todos_urls import TodosUrls
 from .tokens import Tokens
-from .transaction_lock import TransactionLock
 from .users import Users
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,18 @@ class Store:
             self._standalone = "setName" not in hello and hello.get("msg") != "isdbgrid"
         return self._standalone
 
+    def watch_changes(
+        self,
+        on_change: Callable[[dict[str, Any]], None],
+        on_history_lost: Callable[[], Awaitable[None]],
+    ) -> Watch:
+        """A change stream of every change recorded (not yet started)."""
+        return task_changes(self.changes.collection, on_change, on_history_lost)
+
+    def watch_ended_logins(self, on_ended: Callable[[str], None]) -> Watch:
+        """A change stream of the digests of logins that end (not yet started)."""
+        return ended_logins(self.tokens.collection, on_ended)
+
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
@@ -105,7 +119,7 @@ class Store:
         await self.client.close()
 
 
-def make_client(uri: str, **options) -> AsyncMongoClient:
+def make_client(uri: str, **options: Any) -> AsyncMongoClient:
     options.setdefault("serverSelectionTimeoutMS", SERVER_SELECTION_TIMEOUT_MS)
     return AsyncMongoClient(uri, tz_aware=True, connect=False, **options)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .types import utcnow
+from .clock import utcnow
 
 
 class LoginFailures:

@@ -7,12 +7,14 @@ every reference to a user), and only that user can read them back.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .types import typed, utcnow
+from .clock import utcnow
+from .compat import typed
 
 GRADE_FIELDS = ("grade1", "grade2", "grade3")
 TEXT_FIELDS = ("txt1", "txt2", "txt3")

@@ -15,7 +15,9 @@ while other tasks are inserted or deleted between pages.
 from __future__ import annotations
 
 import re
-from typing import Any, Awaitable, Callable, Collection, TypeVar
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -24,8 +26,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .changes import Changes
+from .clock import utcnow
+from .compat import replace_whole, typed
 from .idempotency import IdempotencyKeyReused, IdempotencyKeys, KeyTaken
-from .types import typed, utcnow
 
 T = TypeVar("T")
 InTransaction = Callable[[Callable[[AsyncClientSession], Awaitable[T]]], Awaitable[T]]
@@ -56,7 +59,7 @@ class StaleVersion(Exception):
         self.task = task
 
 
-def rank(order: int | None, created_at, task_id: ObjectId) -> str:
+def rank(order: int | None, created_at: datetime, task_id: ObjectId) -> str:
     """The sort key of a task: order (offset to be non-negative, fixed width; none
     sorts last), then creation time in milliseconds, then the id to break ties."""
     head = "1" + "0" * 17 if order is None else "0" + f"{order + 2**53:017d}"
@@ -259,9 +262,11 @@ class Tasks:
         change; returns how many."""
 
         async def work(session: AsyncClientSession) -> int:
-            docs = await self.collection.find({"owner": owner}, session=session).limit(
-                DELETE_BATCH
-            ).to_list()
+            docs = (
+                await self.collection.find({"owner": owner}, session=session)
+                .limit(DELETE_BATCH)
+                .to_list()
+            )
             if not docs:
                 return 0
             await self.collection.delete_many(
@@ -300,17 +305,8 @@ class Tasks:
     async def _replace(
         self, doc: dict[str, Any], updated: dict[str, Any], session: AsyncClientSession
     ) -> None:
-        """Writes the whole document back, at the version it was read at.
-
-        A whole-document write rather than $set: the embedded server turns booleans
-        and datetimes written with $set into numbers and text. Inside the
-        transaction nothing else can change the task between the read and this.
-        """
-        replacement = {k: v for k, v in updated.items() if k != "_id"}
-        result = await self.collection.replace_one(
-            {"_id": doc["_id"], "owner": doc["owner"], "version": doc["version"]},
-            replacement,
-            session=session,
-        )
-        if result.matched_count != 1:
+        """Writes the task back at the version it was read at. Inside the transaction
+        nothing else can change it between the read and this."""
+        match = {"_id": doc["_id"], "owner": doc["owner"], "version": doc["version"]}
+        if not await replace_whole(self.collection, match, updated, session):
             raise RuntimeError(f"task {doc['_id']} changed inside its own transaction")

@@ -3,7 +3,7 @@
 A browser page on another origin cannot send a header with a WebSocket upgrade, and
 its cookies are not ours, so it trades its token for a ticket and passes that in the
 URL. A ticket lives seconds, works once, and is kept only as a digest. It stands for
-the session that asked for it: when that session ends, so do the sockets it opened.
+the login that asked for it: when that login ends, so do the sockets it opened.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .tokens import Session, new_token, token_digest
-from .types import utcnow
+from .clock import utcnow
+from .tokens import Login, login_from, new_token, token_digest
 
 TICKET_TTL_SECONDS = 30
 
@@ -22,36 +22,33 @@ TICKET_TTL_SECONDS = 30
 class Tickets:
     def __init__(self, collection: AsyncCollection, tokens: AsyncCollection):
         self.collection = collection
-        self.tokens = tokens  # read only: is the issuing session still alive?
+        self.tokens = tokens  # read only: is the issuing login still alive?
 
     async def create_indexes(self) -> None:
         # TTL removes unused tickets; redeem() checks expiry itself, because the
         # TTL monitor runs only once a minute.
         await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
-    async def issue(self, session: Session, ttl_seconds: float = TICKET_TTL_SECONDS) -> tuple[str, datetime]:
+    async def issue(
+        self, login: Login, ttl_seconds: float = TICKET_TTL_SECONDS
+    ) -> tuple[str, datetime]:
         ticket = new_token()
         expires_at = utcnow() + timedelta(seconds=ttl_seconds)
         await self.collection.insert_one(
-            {"_id": token_digest(ticket), "session": session.digest, "expires_at": expires_at}
+            {"_id": token_digest(ticket), "login": login.digest, "expires_at": expires_at}
         )
         return ticket, expires_at
 
-    async def redeem(self, ticket: str) -> Session | None:
-        """The session behind ``ticket``, once: the ticket is gone afterwards.
-        None for an unknown, used or expired ticket, or one whose session ended."""
+    async def redeem(self, ticket: str) -> Login | None:
+        """The login behind ``ticket``, once: the ticket is gone afterwards.
+        None for an unknown, used or expired ticket, or one whose login ended."""
         now = utcnow()
         doc = await self.collection.find_one_and_delete(
             {"_id": token_digest(ticket), "expires_at": {"$gt": now}}
         )
         if doc is None:
             return None
-        token = await self.tokens.find_one({"_id": doc["session"], "expires_at": {"$gt": now}})
+        token = await self.tokens.find_one({"_id": doc["login"], "expires_at": {"$gt": now}})
         if token is None:
             return None
-        return Session(
-            digest=token["_id"],
-            user_id=token["user_id"],
-            username=token["username"],
-            expires_at=token["expires_at"],
-        )
+        return login_from(token)

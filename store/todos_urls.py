@@ -12,9 +12,9 @@ import secrets
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
-from .types import utcnow
+from .clock import utcnow
+from .compat import insert_or_get
 
 
 def new_capability() -> str:
@@ -31,21 +31,11 @@ class TodosUrls:
 
     async def capability(self, owner: str) -> str:
         """The owner's capability, made on first use."""
-        # read, then insert: the embedded server ignores $setOnInsert in
-        # find_one_and_update upserts
-        doc = await self.collection.find_one({"_id": owner})
-        if doc is not None:
-            return doc["capability"]
-        capability = new_capability()
-        try:
-            await self.collection.insert_one(
-                {"_id": owner, "capability": capability, "created_at": utcnow()}
-            )
-        except DuplicateKeyError:
-            # a concurrent first use made one: that one holds
-            doc = await self.collection.find_one({"_id": owner})
-            return doc["capability"]
-        return capability
+        doc = await insert_or_get(
+            self.collection,
+            {"_id": owner, "capability": new_capability(), "created_at": utcnow()},
+        )
+        return doc["capability"]
 
     async def replace(self, owner: str) -> str:
         """A new capability for the owner; the old one stops working."""

@@ -1,6 +1,6 @@
-"""The ``tokens`` collection: login sessions, kept only as digests of their tokens.
+"""The ``tokens`` collection: logins, kept only as digests of their tokens.
 
-A session carries the user's id and name, so that authenticating a request is a
+A login carries the user's id and name, so that authenticating a request is a
 single lookup and never needs the ``users`` collection.
 """
 
@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .types import utcnow
+from .clock import utcnow
 from .users import User
 
 
 @dataclass(frozen=True)
-class Session:
+class Login:
+    """Who a token logs in, until when; ``digest`` names the login (never the token)."""
+
     digest: str
     user_id: str
     username: str
@@ -40,15 +44,15 @@ class Tokens:
         self.collection = collection
 
     async def create_indexes(self) -> None:
-        # TTL: MongoDB removes expired sessions by itself; lookups check expiry too,
+        # TTL: MongoDB removes expired logins by itself; lookups check expiry too,
         # because the TTL monitor runs only once a minute.
         await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
         await self.collection.create_index([("user_id", ASCENDING)])
 
-    async def issue(self, user: User, ttl_seconds: float) -> tuple[str, Session]:
+    async def issue(self, user: User, ttl_seconds: float) -> tuple[str, Login]:
         token = new_token()
         now = utcnow()
-        session = Session(
+        login = Login(
             digest=token_digest(token),
             user_id=user.id,
             username=user.username,
@@ -56,27 +60,32 @@ class Tokens:
         )
         await self.collection.insert_one(
             {
-                "_id": session.digest,
+                "_id": login.digest,
                 "user_id": user.id,
                 "username": user.username,
                 "created_at": now,
-                "expires_at": session.expires_at,
+                "expires_at": login.expires_at,
             }
         )
-        return token, session
+        return token, login
 
-    async def lookup(self, token: str) -> Session | None:
+    async def lookup(self, token: str) -> Login | None:
         doc = await self.collection.find_one(
             {"_id": token_digest(token), "expires_at": {"$gt": utcnow()}}
         )
         if doc is None:
             return None
-        return Session(
-            digest=doc["_id"],
-            user_id=doc["user_id"],
-            username=doc["username"],
-            expires_at=doc["expires_at"],
-        )
+        return login_from(doc)
 
     async def revoke(self, digest: str) -> None:
         await self.collection.delete_one({"_id": digest})
+
+
+def login_from(doc: Mapping[str, Any]) -> Login:
+    """The login a stored token document stands for."""
+    return Login(
+        digest=doc["_id"],
+        user_id=doc["user_id"],
+        username=doc["username"],
+        expires_at=doc["expires_at"],
+    )

@@ -13,9 +13,9 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from .clock import utcnow
+from .compat import typed
 from .errors import Conflict
-from .types import typed, utcnow
-
 
 # Other collections refer to a user by this id as a string, never as an ObjectId:
 # the embedded server does not match ObjectId values in fields other than _id.
@@ -98,9 +98,7 @@ class Users:
         doc = await self.collection.find_one({"_id": oid})
         return _user(doc) if doc else None
 
-    async def for_miniprogram(
-        self, platform: str, openid: str, unionid: str | None = None
-    ) -> User:
+    async def for_miniprogram(self, platform: str, openid: str, unionid: str | None = None) -> User:
         """The account of a mini-program user, created on first login.
 
         Found by openid, else by unionid (the same person under another appid of

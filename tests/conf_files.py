@@ -3,21 +3,21 @@ their spelling: nginx's block syntax, systemd's unit files, a two-level YAML fil
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 
 @dataclass
 class Directive:
     name: str
     args: list[str]
-    block: list["Directive"] | None = None
+    block: list[Directive] | None = None
     parents: tuple[str, ...] = field(default=(), repr=False)  # "server", "location /x", ...
 
-    def find(self, name: str) -> list["Directive"]:
+    def find(self, name: str) -> list[Directive]:
         return [d for d in walk(self.block or []) if d.name == name]
 
-    def first(self, name: str) -> "Directive":
+    def first(self, name: str) -> Directive:
         found = [d for d in self.block or [] if d.name == name]
         assert found, f"no {name} directly in {self.name} {' '.join(self.args)}"
         return found[0]

@@ -1,80 +1,22 @@
-"""Test fixtures: one real database server per test session, one database per test,
-and taskhub applications served over real HTTP on loopback."""
+"""Fixtures: one real database server per test session, one database per test, and
+taskhub served over real HTTP on loopback. Everything is built by ``harness/``."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import time
-import uuid
-from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import pymongo
 import pytest
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from harness.apps import Apps
+from harness.database import EmbeddedServer, fresh_store
+from harness.processes import RUNNING
 
-import config as settings
-from app import make_app
-from handlers.body_limit import hard_cap
-from store import EmbeddedMongo, Store
-from store.database import make_client
-
-ROOT = Path(__file__).resolve().parent.parent
-COOKIE_SECRET = "test-cookie-secret-" + "x" * 32
-
-
-def wait_for_ping(uri: str, timeout: float = 20) -> None:
-    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=500)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                client.admin.command("ping")
-                return
-            except pymongo.errors.ConnectionFailure:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    finally:
-        client.close()
-
-
-class EmbeddedServer:
-    """An nx-27017 server in its own process, for tests that need one to themselves."""
-
-    def __init__(self, data_dir: Path, port: int | None = None):
-        self.embedded = EmbeddedMongo(data_dir, port)
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def uri(self) -> str:
-        return self.embedded.uri
-
-    def start(self) -> "EmbeddedServer":
-        self.process = subprocess.Popen(
-            self.embedded.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_ping(self.uri)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+from store import Store
 
 
 @pytest.fixture(scope="session")
-def mongodb_uri(tmp_path_factory) -> str:
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """TASKHUB_TEST_MONGODB_URI when given (a real MongoDB), else the embedded server."""
     given = os.environ.get("TASKHUB_TEST_MONGODB_URI")
     if given:
@@ -87,68 +29,37 @@ def mongodb_uri(tmp_path_factory) -> str:
         server.stop()
 
 
-def make_config(**overrides) -> settings.Config:
-    """Settings as a deployment would have them, from defaults plus ``overrides``."""
-    config = settings.load([], environ={})
-    return config.replace(cookie_secret=COOKIE_SECRET, **overrides)
-
-
 @pytest.fixture
-async def store(mongodb_uri) -> AsyncIterator[Store]:
-    database = "test_" + uuid.uuid4().hex[:12]
-    client = make_client(mongodb_uri)
-    store = Store(client, database)
-    await store.create_indexes()
-    try:
+async def store(mongodb_uri: str) -> AsyncIterator[Store]:
+    async with fresh_store(mongodb_uri) as store:
         yield store
-    finally:
-        await client.drop_database(database)
-        await store.close()
-
-
-ServeApp = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def serve_app(store) -> AsyncIterator[ServeApp]:
-    """Starts taskhub on a free loopback port with settings overridden by keyword;
-    returns its base URL. Every server stops at the end of the test."""
-    servers: list[HTTPServer] = []
-
-    async def serve(**overrides) -> str:
-        config = make_config(**overrides)
-        app = make_app(config, store, COOKIE_SECRET)
-        server = HTTPServer(
-            app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
-        )
-        sockets = bind_sockets(0, "127.0.0.1")
-        server.add_sockets(sockets)
-        servers.append(server)
-        return f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-
-    yield serve
-    for server in servers:
-        server.stop()
-        await server.close_all_connections()
+async def apps(store: Store, mongodb_uri: str) -> AsyncIterator[Apps]:
+    """taskhub applications on this test's database, each with its own services;
+    ``await apps.start(**settings)`` serves one. All stop at the end of the test."""
+    apps = Apps(store, mongodb_uri)
+    yield apps
+    await apps.close()
 
 
 @pytest.fixture
-async def base_url(serve_app) -> str:
-    return await serve_app()
+async def base_url(apps: Apps) -> str:
+    return await apps.url()
 
 
 @pytest.fixture
-async def client(base_url) -> AsyncIterator[httpx.AsyncClient]:
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url, timeout=15) as c:
         yield c
 
 
-@pytest.fixture
-async def apps(store, mongodb_uri):
-    """taskhub applications with live updates, each with its own change streams,
-    sharing one database (see live_support.LiveApps)."""
-    from live_support import LiveApps  # here: live_support imports this module
-
-    apps = LiveApps(store, mongodb_uri)
-    yield apps
-    await apps.close()
+@pytest.fixture(autouse=True)
+def no_process_left() -> Iterator[None]:
+    """A taskhub process a test started and did not stop is killed, and fails it."""
+    yield
+    left = list(RUNNING)
+    for process in left:
+        process.kill()
+    assert not left, f"the test left taskhub processes running on ports {[p.port for p in left]}"

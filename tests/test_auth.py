@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 
 import httpx
 import pytest
-
-from accounts import PASSWORD, login, new_username, register, register_and_login
+from harness.users import PASSWORD, login, new_username, register, register_and_login
 
 
 async def test_register_login_me_by_token(client):
@@ -53,9 +53,9 @@ async def test_session_cookie_flags(client):
     assert "secure" not in flags  # plain HTTP here; set over HTTPS only
 
 
-async def test_secure_cookie_over_https_behind_proxy(serve_app):
+async def test_secure_cookie_over_https_behind_proxy(apps):
     # nginx terminates TLS and says so in X-Forwarded-Proto, trusted with --xheaders
-    async with httpx.AsyncClient(base_url=await serve_app(xheaders=True)) as c:
+    async with httpx.AsyncClient(base_url=await apps.url(xheaders=True)) as c:
         username = await register(c)
         response = await c.post(
             "/api/login",
@@ -109,7 +109,9 @@ async def test_each_login_gets_its_own_token(client):
     assert first != second
     client.cookies.clear()
     await client.post("/api/logout", headers={"Authorization": f"Bearer {first}"})
-    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {second}"})).status_code == 200
+    assert (
+        await client.get("/api/me", headers={"Authorization": f"Bearer {second}"})
+    ).status_code == 200
 
 
 async def test_tokens_are_stored_only_as_digests(client, store):
@@ -122,10 +124,10 @@ async def test_tokens_are_stored_only_as_digests(client, store):
 async def test_expired_token_is_refused_before_ttl_cleanup(client, store):
     _, auth = await register_and_login(client)
     client.cookies.clear()
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     await store.db.tokens.update_many(
-        {}, {"$set": {"expires_at": datetime.now(timezone.utc) - timedelta(seconds=1)}}
+        {}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
     )
     assert (await client.get("/api/me", headers=auth)).status_code == 401
 
@@ -196,8 +198,14 @@ async def test_registration_rejects_bad_input(client, body, field):
 
 
 async def test_registration_accepts_the_edges(client):
-    for username, password in (("a.b", "p" * 8), ("Z" * 32, "p" * 1024), ("a_b-c.d", "密码密码密码密码")):
-        response = await client.post("/api/users", json={"username": username, "password": password})
+    for username, password in (
+        ("a.b", "p" * 8),
+        ("Z" * 32, "p" * 1024),
+        ("a_b-c.d", "密码密码密码密码"),
+    ):
+        response = await client.post(
+            "/api/users", json={"username": username, "password": password}
+        )
         assert response.status_code == 201, response.text
         await login(client, username, password)
 
@@ -223,9 +231,13 @@ async def test_login_refuses_operators_and_non_strings(client, body):
 
 async def test_lone_surrogates_are_refused_not_stored(client):
     # a JSON \ud800 escape decodes to a string that cannot be stored as UTF-8
-    for body in (b'{"username": "ab\\ud800c", "password": "correct horse"}',
-                 b'{"username": "surrogate_pw", "password": "bad \\udfff password"}'):
-        response = await client.post("/api/users", content=body, headers={"Content-Type": "application/json"})
+    for body in (
+        b'{"username": "ab\\ud800c", "password": "correct horse"}',
+        b'{"username": "surrogate_pw", "password": "bad \\udfff password"}',
+    ):
+        response = await client.post(
+            "/api/users", content=body, headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 400, response.text
         assert response.json()["error"]["message"].endswith("is not valid Unicode text")
     response = await client.post("/api/login", content=b'{"username": "x\\ud800", "password": "y"}')
@@ -233,7 +245,11 @@ async def test_lone_surrogates_are_refused_not_stored(client):
 
 
 async def test_form_and_query_refuse_repeated_fields(client):
-    response = await client.post("/api/login", content=b"username=a&username=b&password=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await client.post(
+        "/api/login",
+        content=b"username=a&username=b&password=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "username"
     response = await client.post("/api/login", data={"username[$ne]": "x", "password": "y"})
@@ -249,7 +265,9 @@ async def test_malformed_bodies(client):
         (b"<xml/>", "application/xml", 415),
     ]
     for body, media_type, status in cases:
-        response = await client.post("/api/login", content=body, headers={"Content-Type": media_type})
+        response = await client.post(
+            "/api/login", content=body, headers={"Content-Type": media_type}
+        )
         assert response.status_code == status, (body, response.text)
         assert response.json()["error"]["message"]
 
@@ -258,7 +276,9 @@ async def test_brute_force_lockout_per_account(client):
     username = await register(client)
     other = await register(client)
     for _ in range(5):
-        response = await client.post("/api/login", json={"username": username, "password": "wrong-password"})
+        response = await client.post(
+            "/api/login", json={"username": username, "password": "wrong-password"}
+        )
         assert response.status_code == 401
     # locked now, even with the right password
     response = await client.post("/api/login", json={"username": username, "password": PASSWORD})
@@ -269,8 +289,8 @@ async def test_brute_force_lockout_per_account(client):
     await login(client, other)
 
 
-async def test_lockout_is_shared_between_processes(serve_app):
-    first, second = await serve_app(), await serve_app()
+async def test_lockout_is_shared_between_processes(apps):
+    first, second = await apps.url(), await apps.url()
     async with httpx.AsyncClient(base_url=first) as a, httpx.AsyncClient(base_url=second) as b:
         username = await register(a)
         for c in (a, b, a, b, a):
@@ -283,12 +303,14 @@ async def test_lockout_window_passes(client, store):
     username = await register(client)
     for _ in range(5):
         await client.post("/api/login", json={"username": username, "password": "wrong-password"})
-    assert (await client.post("/api/login", json={"username": username, "password": PASSWORD})).status_code == 429
-    from datetime import datetime, timedelta, timezone
+    assert (
+        await client.post("/api/login", json={"username": username, "password": PASSWORD})
+    ).status_code == 429
+    from datetime import datetime, timedelta
 
     # move the failures back past the 15-minute window
     await store.db.login_failures.update_many(
-        {}, {"$set": {"at": datetime.now(timezone.utc) - timedelta(minutes=16)}}
+        {}, {"$set": {"at": datetime.now(UTC) - timedelta(minutes=16)}}
     )
     await login(client, username)
 
@@ -336,13 +358,15 @@ async def test_classic_get_login_is_off_by_default(client):
     assert "allow-get-login" in response.json()["error"]["message"]
 
 
-async def test_classic_get_login_when_allowed_never_logs_the_password(serve_app, caplog):
-    base = await serve_app(allow_get_login=True)
+async def test_classic_get_login_when_allowed_never_logs_the_password(apps, caplog):
+    base = await apps.url(allow_get_login=True)
     async with httpx.AsyncClient(base_url=base) as c:
         username = await register(c)
-        with caplog.at_level(logging.DEBUG, logger="taskhub"), caplog.at_level(
-            logging.DEBUG, logger="tornado"
-        ), caplog.at_level(logging.DEBUG, logger="handlers"):
+        with (
+            caplog.at_level(logging.DEBUG, logger="taskhub"),
+            caplog.at_level(logging.DEBUG, logger="tornado"),
+            caplog.at_level(logging.DEBUG, logger="handlers"),
+        ):
             response = await c.get("/login", params={"username": username, "pwd": PASSWORD})
             assert response.status_code == 200
             token = response.json()["token"]

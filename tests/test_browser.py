@@ -10,11 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.processes import TaskhubProcess
+from harness.settings import ROOT
+from harness.users import PASSWORD, register
 from playwright.async_api import Page, async_playwright, expect
 
-from accounts import PASSWORD, register
-from conftest import ROOT
-from live_support import TaskhubProcess
+pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; ./test installs it
 CHROMIUM_ARGS = [
@@ -44,11 +45,14 @@ async def browser():
 async def processes(store, mongodb_uri, tmp_path):
     """Two taskhub processes on different ports, sharing the test's database."""
     started = [
-        await TaskhubProcess(mongodb_uri, store.db.name, tmp_path).start() for _ in range(2)
+        await TaskhubProcess(
+            data_dir=tmp_path, mongodb_uri=mongodb_uri, database=store.db.name
+        ).started()
+        for _ in range(2)
     ]
     yield started
     for process in started:
-        await process.stop()
+        await process.stopped()
 
 
 async def open_page(browser, url: str, errors: list[str], **context_options) -> Page:
@@ -57,9 +61,11 @@ async def open_page(browser, url: str, errors: list[str], **context_options) -> 
     page.on("pageerror", lambda e: errors.append(f"{url}: {e}"))
     page.on(
         "console",
-        lambda m: errors.append(f"{url}: {m.text}")
-        if m.type == "error" and "WebSocket" not in m.text  # refused reconnects are expected
-        else None,
+        lambda m: (
+            errors.append(f"{url}: {m.text}")
+            if m.type == "error" and "WebSocket" not in m.text  # refused reconnects are expected
+            else None
+        ),
     )
     await page.goto(url + "/")
     return page
@@ -95,8 +101,13 @@ async def test_two_browsers_one_user_two_processes(browser, processes, tmp_path)
     await first.screenshot(path=ARTIFACTS / "sign-in.png")
     await sign_in(first, username)
     second = await open_page(
-        browser, b.url, errors,
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2,
+        browser,
+        b.url,
+        errors,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
     )
     await sign_in(second, username)
     third = await open_page(browser, b.url, errors)
@@ -142,16 +153,18 @@ async def test_two_browsers_one_user_two_processes(browser, processes, tmp_path)
     await second.screenshot(path=ARTIFACTS / "board-phone.png")
 
     # the phone's process goes away: the page says so, and catches up once it is back
-    await b.stop()
+    await b.stopped()
     await expect(second.locator("#live-status")).to_have_attribute("data-state", "offline")
     await first.fill("#add-task [name=title]", "Added while you were away")
     await first.press("#add-task [name=title]", "Enter")
     await task(first, "Call the plumber").locator(".delete").click()
-    restarted = await TaskhubProcess(a.command[a.command.index("--mongodb-uri") + 1],
-                                     a.command[a.command.index("--database") + 1],
-                                     tmp_path, port=b.port).start()
+    restarted = await TaskhubProcess(
+        data_dir=tmp_path, mongodb_uri=b.mongodb_uri, database=b.database, port=b.port
+    ).started()
     processes.append(restarted)
-    await expect(second.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10000)
+    await expect(second.locator("#live-status")).to_have_attribute(
+        "data-state", "live", timeout=10000
+    )
     await expect(second.locator(".task .title")).to_have_text(
         ["Buy oat milk 🥛 and bread", "写周报", "Added while you were away"]
     )

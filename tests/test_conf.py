@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conf_files import parse_nginx, parse_unit, parse_yaml_2, unit_values, walk
 
 import config as settings
-from conf_files import parse_nginx, parse_unit, parse_yaml_2, unit_values, walk
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
@@ -71,7 +73,9 @@ def test_service_exposure_is_two_or_lower(units):
         text=True,
         timeout=60,
     )
-    match = re.search(r"Overall exposure level for taskhub@8001\.service: (\d+\.\d+)", result.stdout)
+    match = re.search(
+        r"Overall exposure level for taskhub@8001\.service: (\d+\.\d+)", result.stdout
+    )
     assert match, result.stdout + result.stderr
     exposure = float(match.group(1))
     print(f"\nsystemd-analyze security: exposure {exposure}")
@@ -132,7 +136,9 @@ def servers(site):
 
 
 def https_server(site):
-    found = [s for s in servers(site) if any("ssl" in d.args for d in s.block if d.name == "listen")]
+    found = [
+        s for s in servers(site) if any("ssl" in d.args for d in s.block if d.name == "listen")
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -203,10 +209,20 @@ def test_login_routes_and_only_they_are_rate_limited(site):
     regex = re.compile(pattern)
     for path in LOGIN_ROUTES:
         assert regex.search(path), path
+    from harness.settings import make_config
+
     from app import routes
 
-    others = [r[0] for r in routes() if isinstance(r, tuple) and "(" not in r[0]]
-    others += ["/api/logout", "/api/me", "/api/live", "/api/tasks", "/healthz", "/api/users/x", "/loginx"]
+    others = [r[0] for r in routes(make_config()) if isinstance(r, tuple) and "(" not in r[0]]
+    others += [
+        "/api/logout",
+        "/api/me",
+        "/api/live",
+        "/api/tasks",
+        "/healthz",
+        "/api/users/x",
+        "/loginx",
+    ]
     for path in others:
         if path not in LOGIN_ROUTES:
             assert not regex.search(path), path
@@ -237,7 +253,11 @@ def test_https_hsts_and_the_redirect_from_http(site):
     server = https_server(site)
     assert server.first("ssl_certificate").args[0].endswith(".pem")
     assert server.first("ssl_certificate_key").args[0].endswith(".pem")
-    hsts = [d for d in server.block if d.name == "add_header" and d.args[0] == "Strict-Transport-Security"]
+    hsts = [
+        d
+        for d in server.block
+        if d.name == "add_header" and d.args[0] == "Strict-Transport-Security"
+    ]
     assert hsts and "max-age=" in hsts[0].args[1] and "always" in hsts[0].args
     plain = [s for s in servers(site) if s is not server]
     assert len(plain) == 1
@@ -275,7 +295,7 @@ def test_access_log_has_no_query_strings(site):
 def test_site_loads_in_debians_nginx_conf(tmp_path):
     """The site as an operator installs it, in Debian's own nginx.conf: only the
     certificate and log paths point elsewhere, as the test has neither."""
-    from stack import find_nginx
+    from devstack.stack import find_nginx
 
     main = Path("/etc/nginx/nginx.conf")
     if not main.exists():
@@ -295,7 +315,9 @@ def test_site_loads_in_debians_nginx_conf(tmp_path):
     main_text = main.read_text()
     assert "include /etc/nginx/sites-enabled/*;" in main_text
     main_copy = tmp_path / "nginx.conf"
-    main_copy.write_text(main_text.replace("include /etc/nginx/sites-enabled/*;", f"include {site_copy};"))
+    main_copy.write_text(
+        main_text.replace("include /etc/nginx/sites-enabled/*;", f"include {site_copy};")
+    )
     result = subprocess.run(
         [find_nginx(), "-t", "-q", "-e", str(tmp_path / "error.log"), "-c", str(main_copy)],
         capture_output=True, text=True, timeout=60,

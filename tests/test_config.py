@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from harness.settings import ROOT
 
 import config as settings
-from conftest import ROOT
 
 
 def run_app(*args, env=None, timeout=30):

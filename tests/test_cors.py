@@ -7,12 +7,19 @@ import re
 
 import httpx
 import pytest
+from harness.settings import make_config
+from harness.tasks import create
+from harness.users import me, user
 
 import app
-from tasks_support import create, me, user
 
 APP = "https://app.example.com"
-EVIL = ["https://evil.example", "null", "https://app.example.com.evil.example", "http://app.example.com"]
+EVIL = [
+    "https://evil.example",
+    "null",
+    "https://app.example.com.evil.example",
+    "http://app.example.com",
+]
 
 
 def preflight(method: str, headers: str = "", origin: str = APP) -> dict[str, str]:
@@ -27,8 +34,8 @@ def listed(value: str | None) -> set[str]:
 
 
 @pytest.fixture
-async def cors_client(serve_app):
-    base = await serve_app(cors_origins=(APP,))
+async def cors_client(apps):
+    base = await apps.url(cors_origins=(APP,))
     async with httpx.AsyncClient(base_url=base, timeout=15) as c:
         yield c
 
@@ -66,7 +73,9 @@ async def test_other_origins_get_nothing(cors_client, origin):
     auth = await user(cors_client)
     task = await create(cors_client, auth)
     for path in ("/api/tasks", f"/api/tasks/{task['id']}", "/todo/api/v1.0/tasks", "/api/me"):
-        response = await cors_client.options(path, headers=preflight("PATCH", "content-type", origin))
+        response = await cors_client.options(
+            path, headers=preflight("PATCH", "content-type", origin)
+        )
         assert "Access-Control-Allow-Origin" not in response.headers
         assert "Access-Control-Allow-Credentials" not in response.headers
         assert "Access-Control-Allow-Methods" not in response.headers
@@ -78,7 +87,9 @@ async def test_other_origins_get_nothing(cors_client, origin):
 
 async def test_credentialed_calls_from_a_configured_origin(cors_client):
     auth = await user(cors_client)
-    response = await cors_client.post("/api/tasks", json={"title": "x"}, headers={**auth, "Origin": APP})
+    response = await cors_client.post(
+        "/api/tasks", json={"title": "x"}, headers={**auth, "Origin": APP}
+    )
     assert response.status_code == 201
     assert response.headers["Access-Control-Allow-Origin"] == APP
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
@@ -115,7 +126,9 @@ async def test_todo_backend_is_open_to_every_origin_without_credentials(cors_cli
     assert {"get", "post", "delete"} <= listed(response.headers["Access-Control-Allow-Methods"])
     assert "content-type" in listed(response.headers["Access-Control-Allow-Headers"])
 
-    created = await cors_client.post(root, json={"title": "cross-origin"}, headers={"Origin": origin})
+    created = await cors_client.post(
+        root, json={"title": "cross-origin"}, headers={"Origin": origin}
+    )
     assert created.status_code == 201
     assert created.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in created.headers
@@ -133,7 +146,7 @@ async def test_todo_backend_is_open_to_every_origin_without_credentials(cors_cli
 def sample_paths() -> list[str]:
     """One concrete path for every route the application serves."""
     paths = []
-    for route in app.routes():
+    for route in app.routes(make_config()):
         pattern = route[0] if isinstance(route, tuple) else route.regex.pattern
         path = re.sub(r"\([^)]*\)", "0123456789abcdef01234567", pattern.rstrip("$"))
         paths.append(path.replace("\\", "").replace("?", ""))

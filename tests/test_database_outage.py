@@ -6,14 +6,8 @@ import asyncio
 
 import httpx
 import pytest
-
-from accounts import register_and_login
-from app import make_app
-from conftest import COOKIE_SECRET, EmbeddedServer, make_config
-from store import Store
-from store.database import make_client
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from harness.database import EmbeddedServer, fresh_store
+from harness.users import register_and_login
 
 
 @pytest.fixture
@@ -23,17 +17,10 @@ def own_database(tmp_path):
     server.stop()
 
 
-async def test_503_while_the_database_is_down_then_recovery(own_database):
-    store = Store(make_client(own_database.uri, serverSelectionTimeoutMS=1000), "outage")
-    await store.create_indexes()
-    app = make_app(make_config(), store, COOKIE_SECRET)
-    server = HTTPServer(app)
-    sockets = bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{sockets[0].getsockname()[1]}", timeout=15
-        ) as c:
+async def test_503_while_the_database_is_down_then_recovery(own_database, apps):
+    async with fresh_store(own_database.uri, serverSelectionTimeoutMS=1000) as store:
+        url = await apps.url(store=store, live=False)
+        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
             _, auth = await register_and_login(c)
             c.cookies.clear()
             own_database.stop()
@@ -56,6 +43,3 @@ async def test_503_while_the_database_is_down_then_recovery(own_database):
                 await asyncio.sleep(0.25)
             me = await c.get("/api/me", headers=auth)
             assert me.status_code == 200, me.text
-    finally:
-        server.stop()
-        await store.close()

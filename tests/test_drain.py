@@ -18,13 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 import tornado.web
+from harness.stacks import Load, Writes, explain, running_stack
+from harness.users import register_and_login
 from tornado.httpclient import HTTPRequest
 from tornado.netutil import bind_sockets
 from tornado.websocket import websocket_connect
 
-from accounts import register_and_login
-from drain import DrainingHTTPServer
-from stacks import Load, Writes, explain, running_stack
+from server.drain import DrainingHTTPServer
+
+pytestmark = pytest.mark.integration
 
 # --- one server, in process ---
 
@@ -127,6 +129,7 @@ async def test_connections_queued_in_the_kernel_are_served_not_reset(draining_se
 
 # --- whole stacks behind nginx ---
 
+
 async def start_load(stack) -> Load:
     load = Load(stack, Writes(stack), workers=6, limit=60)
     await load.start()
@@ -136,7 +139,7 @@ async def start_load(stack) -> Load:
 async def finish_load(stack, load: Load, shown_failures: int | None = None):
     """Stops the load and reads every acknowledged write back: the tally, the writes
     missing, and a summary for assertion messages (with what taskhub logged for 500s)."""
-    await asyncio.sleep(1.0)
+    await load.flowing()
     tally = await load.stop()
     stored = await load.writes.stored(tally.acknowledged)
     missing = set(tally.acknowledged) - stored
@@ -149,7 +152,7 @@ async def test_rolling_restart_under_load_loses_nothing(tmp_path, mongodb_uri):
     with running_stack(tmp_path, mongodb_uri, processes=3, drain_timeout=5) as stack:
         load = await start_load(stack)
         print("\nrolling restart of 3 processes under load, writes are task creates")
-        await asyncio.sleep(1.5)
+        await load.flowing()
         print(f"  before: {load.tally}")
         at_start = load.tally.requests
         codes = []
@@ -172,12 +175,12 @@ async def test_sigkill_costs_at_most_the_requests_in_flight(tmp_path, mongodb_ur
     with running_stack(tmp_path, mongodb_uri, processes=3, drain_timeout=5) as stack:
         load = await start_load(stack)
         print(f"\nSIGKILL one of 3 processes under load ({load.workers} clients)")
-        await asyncio.sleep(1.5)
+        await load.flowing()
         print(f"  before: {load.tally}")
         at_start = load.tally.requests
         status = await asyncio.to_thread(stack.kill, 0)
         print(f"  killed :{stack.ports[0]} (status {status}): {load.tally}")
-        await asyncio.sleep(1.5)
+        await load.flowing()
         await asyncio.to_thread(stack.start_process, 0)
         await asyncio.to_thread(stack.wait_ready, 0)
         print(f"  started :{stack.ports[0]} again: {load.tally}")
@@ -221,7 +224,7 @@ async def test_live_sockets_get_1001_in_a_rolling_restart_and_reconnect(tmp_path
 
 
 # systemctl for scripts/rolling-restart.sh: the "units" are the stack's processes.
-FAKE_SYSTEMCTL = '''#!{python}
+FAKE_SYSTEMCTL = """#!{python}
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -253,7 +256,7 @@ with open(unit["log"], "ab") as log:
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 unit["pid"] = process.pid
 (state / f"{{port}}.json").write_text(json.dumps(unit))
-'''
+"""
 
 
 async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
@@ -273,7 +276,7 @@ async def test_rolling_restart_script_under_load(tmp_path, mongodb_uri):
         systemctl.chmod(0o755)
         try:
             load = await start_load(stack)
-            await asyncio.sleep(1.0)
+            await load.flowing()
             print(f"\nscripts/rolling-restart.sh under load; before: {load.tally}")
             at_start = load.tally.requests
             script = await asyncio.create_subprocess_exec(

@@ -5,12 +5,7 @@ from __future__ import annotations
 import logging
 
 import httpx
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import RequestHandler
 
-from app import make_app
-from conftest import COOKIE_SECRET, make_config
 from handlers.base import APIHandler
 
 
@@ -32,10 +27,14 @@ async def test_wrong_method_is_json_405(client):
     assert response.status_code == 405
 
 
-async def test_body_over_the_limit_is_json_413(serve_app):
-    base = await serve_app(max_body_size=1024)
+async def test_body_over_the_limit_is_json_413(apps):
+    base = await apps.url(max_body_size=1024)
     async with httpx.AsyncClient(base_url=base) as c:
-        response = await c.post("/api/users", content=b"{" + b" " * 2000 + b"}", headers={"Content-Type": "application/json"})
+        response = await c.post(
+            "/api/users",
+            content=b"{" + b" " * 2000 + b"}",
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "payload_too_large"
         # the connection stays usable and a body within the limit is served
@@ -43,22 +42,26 @@ async def test_body_over_the_limit_is_json_413(serve_app):
         assert ok.status_code == 201
 
 
-async def test_chunked_body_over_the_limit_is_413(serve_app):
-    base = await serve_app(max_body_size=1024)
+async def test_chunked_body_over_the_limit_is_413(apps):
+    base = await apps.url(max_body_size=1024)
 
     async def chunks():
         for _ in range(4):
             yield b"x" * 600
 
     async with httpx.AsyncClient(base_url=base) as c:
-        response = await c.post("/api/login", content=chunks(), headers={"Content-Type": "application/json"})
+        response = await c.post(
+            "/api/login", content=chunks(), headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
 async def test_default_body_limit_is_one_mebibyte(client):
     body = b'{"username": "' + b"a" * (1024 * 1024) + b'"}'
-    response = await client.post("/api/users", content=body, headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/users", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
@@ -67,23 +70,11 @@ class Boom(APIHandler):
         raise RuntimeError("secret internal detail")
 
 
-class PlainBoom(RequestHandler):
-    def get(self):
-        raise RuntimeError("x")
-
-
-async def test_internal_errors_are_json_with_a_request_id_and_no_traceback(store, caplog):
-    app = make_app(make_config(), store, COOKIE_SECRET)
-    app.add_handlers(r".*", [(r"/api/boom", Boom)])
-    server = HTTPServer(app)
-    sockets = bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sockets[0].getsockname()[1]}") as c:
-            with caplog.at_level(logging.ERROR):
-                response = await c.get("/api/boom")
-    finally:
-        server.stop()
+async def test_internal_errors_are_json_with_a_request_id_and_no_traceback(apps, caplog):
+    url = await apps.url(handlers=[(r"/api/boom", Boom)])
+    async with httpx.AsyncClient(base_url=url) as c:
+        with caplog.at_level(logging.ERROR):
+            response = await c.get("/api/boom")
     assert response.status_code == 500
     body = response.json()
     request_id = response.headers["X-Request-Id"]

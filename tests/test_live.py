@@ -11,15 +11,15 @@ import socket
 
 import httpx
 import pytest
-
-from accounts import login, register, register_and_login
-from live_support import (
+from harness.live import (
     connect,
     has_env,
     record,
     refused,
     task_doc,
+    until,
 )
+from harness.users import login, register, register_and_login
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ async def test_a_foreign_origin_is_403_even_with_a_valid_cookie(apps):
         own = live.url
 
         evil = await client.get(
-            "/api/live", headers={**UPGRADE_HEADERS, "Origin": "https://evil.example", "Cookie": cookie}
+            "/api/live",
+            headers={**UPGRADE_HEADERS, "Origin": "https://evil.example", "Cookie": cookie},
         )
         assert evil.status_code == 403
         assert evil.json()["error"]["code"] == "forbidden"
@@ -73,7 +74,10 @@ async def test_a_foreign_origin_is_403_even_with_a_valid_cookie(apps):
         socket_ = await connect(live.ws_url, headers={"Origin": origin, "Cookie": cookie})
         assert (await socket_.ready())["type"] == "ready"
         socket_.close()
-    assert await refused(live.ws_url, headers={"Origin": "https://app.example.com.evil.example"}) == 403
+    assert (
+        await refused(live.ws_url, headers={"Origin": "https://app.example.com.evil.example"})
+        == 403
+    )
 
 
 async def test_a_ticket_opens_one_socket_and_is_never_logged(live, caplog):
@@ -94,9 +98,9 @@ async def test_a_ticket_opens_one_socket_and_is_never_logged(live, caplog):
 
 
 async def test_an_expired_ticket_is_refused(live, store):
-    user_id, token = await user(live.url)
-    session = await store.tokens.lookup(token)
-    ticket, _ = await store.tickets.issue(session, ttl_seconds=-1)
+    _, token = await user(live.url)
+    login = await store.tokens.lookup(token)
+    ticket, _ = await store.tickets.issue(login, ttl_seconds=-1)
     assert await refused(live.ws_url, ticket=ticket) == 401
 
 
@@ -105,7 +109,7 @@ async def test_an_expired_ticket_is_refused(live, store):
 
 async def test_each_user_gets_their_own_changes_only(live, store):
     alice, alice_token = await user(live.url)
-    bob, bob_token = await user(live.url)
+    _, bob_token = await user(live.url)
     alice_socket = await connect(live.ws_url, token=alice_token)
     bob_socket = await connect(live.ws_url, token=bob_token)
     assert (await alice_socket.ready())["seq"] == 0
@@ -151,11 +155,11 @@ async def test_a_message_over_64_kib_closes_the_socket_with_1009(live):
 
 async def test_sockets_per_user_are_limited(apps):
     live = await apps.start(live_max_sockets=2)
-    _, token = await user(live.url)
+    user_id, token = await user(live.url)
     sockets = [await connect(live.ws_url, token=token) for _ in range(2)]
     assert await refused(live.ws_url, token=token) == 429
     sockets.pop().close()
-    await asyncio.sleep(0.2)
+    await until(lambda: live.hub.sockets_of(user_id) == 1)
     sockets.append(await connect(live.ws_url, token=token))  # room again
     for s in sockets:
         s.close()
@@ -166,7 +170,9 @@ async def test_logout_closes_that_sessions_sockets_in_every_process(apps):
     b = await apps.start(separate=True)
     _, token = await user(a.url)
     async with httpx.AsyncClient(base_url=a.url) as client:
-        username = (await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()["user"]["username"]
+        username = (
+            await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        ).json()["user"]["username"]
         other_token = await login(client, username)
     on_a = await connect(a.ws_url, token=token)
     on_b = await connect(b.ws_url, token=token)
@@ -175,7 +181,9 @@ async def test_logout_closes_that_sessions_sockets_in_every_process(apps):
         await s.ready()
 
     async with httpx.AsyncClient(base_url=a.url) as client:
-        assert (await client.post("/api/logout", headers={"Authorization": f"Bearer {token}"})).status_code == 204
+        assert (
+            await client.post("/api/logout", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 204
     assert await on_a.closed() == 4401
     assert await on_b.closed() == 4401
     assert await other.nothing_pending() == []  # the other session stays
@@ -202,7 +210,9 @@ async def test_a_client_that_stops_reading_is_cut_off(apps):
             "GET /api/live HTTP/1.1\r\nHost: {h}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: {k}\r\nSec-WebSocket-Version: 13\r\n"
             "Authorization: Bearer {t}\r\n\r\n"
-        ).format(h=f"{host}:{port}", k=UPGRADE_HEADERS["Sec-WebSocket-Key"], t=token).encode(),
+        )
+        .format(h=f"{host}:{port}", k=UPGRADE_HEADERS["Sec-WebSocket-Key"], t=token)
+        .encode(),
     )
     assert (await loop.sock_recv(raw, 12)) == b"HTTP/1.1 101"
     for _ in range(100):
@@ -329,7 +339,7 @@ async def test_a_gap_in_the_stream_is_filled_from_the_log(live, store):
 
 async def test_live_off_serves_no_socket_and_opens_no_stream(apps):
     off = await apps.start(live=False)
-    assert off.app.settings["live_hub"] is None
+    assert off.hub is None
     async with httpx.AsyncClient(base_url=off.url) as client:
         assert (await client.get("/api/live", headers=UPGRADE_HEADERS)).status_code == 404
         assert (await client.post("/api/live/ticket")).status_code == 404
@@ -347,9 +357,19 @@ async def test_start_up_on_a_standalone_mongod_fails_clearly(tmp_path):
 
     uri = os.environ["TASKHUB_TEST_STANDALONE_MONGODB_URI"]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "--mongodb-uri", uri, "--data-dir", str(tmp_path),
-         "--port", "0"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--mongodb-uri",
+            uri,
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1
     assert "replica set" in done.stderr and "conf/mongod.conf" in done.stderr

@@ -11,20 +11,24 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.database import EmbeddedServer
+from harness.live import connect
+from harness.processes import TaskhubProcess
+from harness.users import register_and_login
 
-from accounts import register_and_login
-from conftest import EmbeddedServer
-from live_support import TaskhubProcess, connect
-from store import Store
-from store.database import make_client
+from store import Store, make_client
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def process_b(store, mongodb_uri, tmp_path):
     """A second taskhub: a real process of its own on the same database."""
-    process = await TaskhubProcess(mongodb_uri, store.db.name, tmp_path).start()
+    process = await TaskhubProcess(
+        data_dir=tmp_path, mongodb_uri=mongodb_uri, database=store.db.name
+    ).started()
     yield process
-    await process.stop()
+    await process.stopped()
 
 
 async def new_user(base_url: str) -> dict[str, str]:
@@ -96,10 +100,14 @@ async def test_a_change_in_any_shape_through_either_process_reaches_both(apps, p
         todos_url = me.get("todos_url") or me["user"].get("todos_url")
         todo = (await http.get(todos_url)).json()
         (classic_todo,) = [t for t in todo if t["title"] == "classic"]
-        assert (await http.patch(classic_todo["url"], json={"title": "todo-backend"})).status_code == 200
+        assert (
+            await http.patch(classic_todo["url"], json={"title": "todo-backend"})
+        ).status_code == 200
         expected.append(("task.updated", classic_id, 4))
 
-        assert (await http.delete(a.url + f"/api/tasks/{task_id}", headers=headers)).status_code == 204
+        assert (
+            await http.delete(a.url + f"/api/tasks/{task_id}", headers=headers)
+        ).status_code == 204
         expected.append(("task.deleted", task_id, 5))
 
     for client in (on_a, on_b):
@@ -108,7 +116,14 @@ async def test_a_change_in_any_shape_through_either_process_reaches_both(apps, p
         assert got[3]["task"]["title"] == "todo-backend"
         assert got[2]["task"]["done"] is True
         assert set(got[0]["task"]) == {
-            "id", "title", "description", "done", "order", "created_at", "updated_at", "version"
+            "id",
+            "title",
+            "description",
+            "done",
+            "order",
+            "created_at",
+            "updated_at",
+            "version",
         }
     assert await strangers.nothing_pending() == []
 
@@ -125,7 +140,9 @@ async def test_after_a_reconnect_the_clients_view_equals_the_servers(apps, proce
         last_seq = (await client.ready())["seq"]
         view = await all_tasks(http, a.url, headers)
         ids = list(view)
-        await http.patch(a.url + f"/api/tasks/{ids[0]}", json={"title": "seen live"}, headers=headers)
+        await http.patch(
+            a.url + f"/api/tasks/{ids[0]}", json={"title": "seen live"}, headers=headers
+        )
         message = await client.next()
         apply(view, message)
         last_seq = message["seq"]
@@ -136,7 +153,9 @@ async def test_after_a_reconnect_the_clients_view_equals_the_servers(apps, proce
         await http.post(b + "/api/tasks", json={"title": "four", "order": 1}, headers=headers)
         await http.patch(b + f"/api/tasks/{ids[1]}", json={"done": True}, headers=headers)
         await http.delete(b + f"/api/tasks/{ids[2]}", headers=headers)
-        await http.patch(b + f"/api/tasks/{ids[0]}", json={"description": "又改了"}, headers=headers)
+        await http.patch(
+            b + f"/api/tasks/{ids[0]}", json={"description": "又改了"}, headers=headers
+        )
 
         client = await connect(a.ws_url, token=token_of(headers), since=last_seq)
         while (message := await client.next())["type"] != "ready":
@@ -172,6 +191,7 @@ async def test_a_broken_change_stream_resumes_where_it_was(tmp_path, apps):
     try:
         await store.create_indexes()
         live = await apps.start(store=store)
+        assert live.hub is not None
         headers = await new_user(live.url)
         client = await connect(live.ws_url, token=token_of(headers))
         await client.ready()

@@ -11,12 +11,12 @@ import os
 import shutil
 import subprocess
 
-import httpx
 import pytest
-
 from code2session_server import code2session  # noqa: F401 (fixture)
-from conftest import ROOT
-from processes import TaskhubProcess
+from harness.processes import TaskhubProcess
+from harness.settings import ROOT
+
+pytestmark = pytest.mark.integration
 
 RUN_JS = ROOT / "miniprogram" / "test" / "run.js"
 NODE = shutil.which("node")
@@ -27,10 +27,13 @@ SCENARIO_TIMEOUT = 60
 def node_command() -> tuple[str, ...]:
     """Node, with its WebSocket switched on where it is still experimental (Node 20)."""
     assert NODE, "the mini-program tests need Node.js 20 or later on PATH"
-    has_websocket = subprocess.run(
-        [NODE, "-e", "process.exit(typeof WebSocket === 'undefined' ? 1 : 0)"],
-        capture_output=True,
-    ).returncode == 0
+    has_websocket = (
+        subprocess.run(
+            [NODE, "-e", "process.exit(typeof WebSocket === 'undefined' ? 1 : 0)"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
     return (NODE,) if has_websocket else (NODE, "--experimental-websocket")
 
 
@@ -41,8 +44,11 @@ def taskhub(store, code2session, mongodb_uri, tmp_path):
     settings = code2session.settings()
     env = {f"TASKHUB_{name.upper()}": value for name, value in settings.items()}
     process = TaskhubProcess(
-        "--mongodb-uri", mongodb_uri, "--database", store.db.name, "--log-level", "warning",
+        "--log-level",
+        "warning",
         data_dir=tmp_path / "var",
+        mongodb_uri=mongodb_uri,
+        database=store.db.name,
         env=env,
     )
     process.start()
@@ -52,46 +58,40 @@ def taskhub(store, code2session, mongodb_uri, tmp_path):
         process.kill()
 
 
-def require(taskhub: TaskhubProcess, *paths: str) -> None:
-    """Skips, naming what is missing, while a route the scenario needs is not served."""
-    missing = [p for p in paths if httpx.get(taskhub.url + p, timeout=5).status_code == 404]
-    if missing:
-        pytest.skip(f"taskhub does not serve {', '.join(missing)} yet")
-
-
-TASKS_AND_LIVE = ("/api/tasks", "/api/live")
-
-
 async def run(scenario: str, taskhub_url: str = "", c2s_url: str = "") -> dict:
     env = {"PATH": os.environ.get("PATH", ""), "TASKHUB_URL": taskhub_url, "C2S_URL": c2s_url}
     process = await asyncio.create_subprocess_exec(
-        *node_command(), str(RUN_JS), scenario,
+        *node_command(),
+        str(RUN_JS),
+        scenario,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), SCENARIO_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"scenario {scenario} did not finish in {SCENARIO_TIMEOUT}s")
+        raise AssertionError(f"scenario {scenario} did not finish in {SCENARIO_TIMEOUT}s") from None
     output = out.decode()
     assert process.returncode == 0, f"scenario {scenario} failed:\n{err.decode()}\n{output}"
     [line] = [line for line in output.splitlines() if line.startswith("RESULT ")]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 async def test_pages_bind_only_handlers_they_have():
     result = await run("files")
     assert result["checked"]["pages/tasks/tasks"] == [
-        "onAdd", "onDelete", "onTitleInput", "onToggle"
+        "onAdd",
+        "onDelete",
+        "onTitleInput",
+        "onToggle",
     ]
     assert "onSubmit" in result["checked"]["pages/score/score"]
 
 
 async def test_login_list_add_toggle_delete(taskhub, code2session, store):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("tasks", taskhub.url, code2session.url)
     user = await store.db.users.find_one({"username": result["username"]})
     assert user["wechat_openid"] and user["password_hash"] is None
@@ -102,28 +102,24 @@ async def test_login_list_add_toggle_delete(taskhub, code2session, store):
 
 
 async def test_live_updates_reach_the_other_phone(taskhub, code2session, store):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("live", taskhub.url, code2session.url)
     assert result["latency_ms"] < 2000
     assert await store.db.users.count_documents({}) == 2  # A and B are one user, C another
 
 
 async def test_reconnect_catches_up_on_missed_changes(taskhub, code2session):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("reconnect", taskhub.url, code2session.url)
     assert int(result["since"]) >= 1
     assert result["sockets"] >= 3  # the first, at least one refused while offline, the resumed
 
 
 async def test_relogin_after_the_token_is_revoked(taskhub, code2session, store):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("relogin", taskhub.url, code2session.url)
     assert result["logins"] >= 2
     assert await store.db.users.count_documents({}) == 1  # the same account again
 
 
 async def test_a_stale_view_does_not_overwrite(taskhub, code2session):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("conflict", taskhub.url, code2session.url)
     assert result["version"] >= 3  # created, renamed on B, toggled on A
 
@@ -138,7 +134,6 @@ async def test_scoring_form(taskhub, code2session, store):
 
 
 async def test_toutiao_client(taskhub, code2session, store):
-    require(taskhub, *TASKS_AND_LIVE)
     result = await run("toutiao", taskhub.url, code2session.url)
     user = await store.db.users.find_one({"username": result["username"]})
     assert user["toutiao_openid"].startswith("_000")

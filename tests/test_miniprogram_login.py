@@ -8,8 +8,6 @@ import socket
 
 import httpx
 import pytest
-
-from accounts import PASSWORD, register
 from code2session_server import (  # noqa: F401 (fixture)
     TOUTIAO_APPID,
     TOUTIAO_SECRET,
@@ -17,14 +15,16 @@ from code2session_server import (  # noqa: F401 (fixture)
     WECHAT_SECRET,
     code2session,
 )
-from security.code2session import REQUEST_TIMEOUT
+from harness.users import PASSWORD, register
+
+from integrations.code2session import REQUEST_TIMEOUT
 from store.users import miniprogram_username
 
 
 @pytest.fixture
-async def mp(serve_app, code2session):
+async def mp(apps, code2session):
     """An HTTP client of a taskhub configured for both platforms."""
-    base = await serve_app(**code2session.settings())
+    base = await apps.url(**code2session.settings())
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         yield client
 
@@ -265,11 +265,11 @@ async def test_a_silent_platform_times_out_as_502(mp, code2session, store):
     assert await user_count(store) == 0
 
 
-async def test_an_unreachable_platform_is_502(serve_app, store):
+async def test_an_unreachable_platform_is_502(apps, store):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    base = await serve_app(
+    base = await apps.url(
         wechat_appid=WECHAT_APPID,
         wechat_secret=WECHAT_SECRET,
         wechat_api_base=f"http://127.0.0.1:{port}",
@@ -282,11 +282,11 @@ async def test_an_unreachable_platform_is_502(serve_app, store):
 
 @pytest.mark.parametrize("platform", ["wechat", "toutiao"])
 async def test_wrong_app_secret_is_502_and_logged_for_the_operator(
-    serve_app, code2session, store, caplog, platform
+    apps, code2session, store, caplog, platform
 ):
     settings = code2session.settings()
     settings[f"{platform}_secret"] = "not-the-secret"
-    base = await serve_app(**settings)
+    base = await apps.url(**settings)
     with caplog.at_level(logging.INFO):
         async with httpx.AsyncClient(base_url=base) as c:
             code = code2session.issue(platform)

@@ -14,12 +14,14 @@ import uuid
 
 import httpx
 import pytest
+from harness.stacks import client_from, running_stack
+from harness.users import PASSWORD, register_and_login
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from accounts import PASSWORD, register_and_login
-from stack import TLS
-from stacks import client_from, running_stack
+from devstack.stack import TLS
+
+pytestmark = pytest.mark.integration
 
 STATIC_JS = "// taskhub test asset\n" + "console.log('static file served by nginx');\n" * 80
 
@@ -92,7 +94,11 @@ async def test_client_address_comes_from_nginx_and_sent_headers_change_nothing(s
     async with client_from("127.0.0.7", stack.url) as c:
         response = await c.get(
             "/api/me",
-            headers={"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "198.51.100.1", "X-Scheme": "https"},
+            headers={
+                "X-Real-IP": "203.0.113.9",
+                "X-Forwarded-For": "198.51.100.1",
+                "X-Scheme": "https",
+            },
         )
     assert response.status_code == 401
     lines = taskhub_log_lines(stack, response.headers["X-Request-Id"])
@@ -103,7 +109,9 @@ async def test_client_address_comes_from_nginx_and_sent_headers_change_nothing(s
 async def test_a_client_cannot_claim_https_over_plain_http(stack):
     async with client_from("127.0.0.10", stack.url) as c:
         username = f"proto_{uuid.uuid4().hex[:8]}"
-        assert (await c.post("/api/users", json={"username": username, "password": PASSWORD})).status_code == 201
+        assert (
+            await c.post("/api/users", json={"username": username, "password": PASSWORD})
+        ).status_code == 201
         login = await c.post(
             "/api/login",
             json={"username": username, "password": PASSWORD},
@@ -127,7 +135,9 @@ async def test_malformed_requests_get_nginxs_json_400(stack):
     assert json.loads(body)["error"]["code"] == "bad_request"
 
 
-async def flood(address: str, url: str, count: int, headers: dict[str, str]) -> list[httpx.Response]:
+async def flood(
+    address: str, url: str, count: int, headers: dict[str, str]
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=count)
     transport = httpx.AsyncHTTPTransport(local_address=address, limits=limits)
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=20) as c:
@@ -174,7 +184,9 @@ async def test_oversized_bodies_get_nginxs_json_413_and_the_limit_itself_passes(
 
 
 async def test_static_files_are_nginxs_with_long_lives_for_versioned_urls(client):
-    versioned = await client.get("/static/app.js", params={"v": "abc123"}, headers={"Accept-Encoding": "gzip"})
+    versioned = await client.get(
+        "/static/app.js", params={"v": "abc123"}, headers={"Accept-Encoding": "gzip"}
+    )
     assert versioned.status_code == 200
     assert versioned.text == STATIC_JS  # taskhub's own static directory has no such file
     assert versioned.headers["Content-Encoding"] == "gzip"
@@ -254,7 +266,7 @@ def certificate(tmp_path):
 
 
 async def test_https_redirect_hsts_and_secure_cookies(tmp_path, mongodb_uri, certificate):
-    from stacks import free_port_block
+    from harness.stacks import free_port_block
 
     cert, key = certificate
     tls = TLS(certificate=cert, key=key, redirect_port=free_port_block(1))
@@ -271,7 +283,9 @@ async def test_https_redirect_hsts_and_secure_cookies(tmp_path, mongodb_uri, cer
             assert health.status_code == 200
             assert "max-age=" in health.headers["Strict-Transport-Security"]
             username = f"tls_{uuid.uuid4().hex[:8]}"
-            assert (await c.post("/api/users", json={"username": username, "password": PASSWORD})).status_code == 201
+            assert (
+                await c.post("/api/users", json={"username": username, "password": PASSWORD})
+            ).status_code == 201
             login = await c.post("/api/login", json={"username": username, "password": PASSWORD})
             cookie = [v for v in login.headers.get_list("set-cookie") if "taskhub_session=" in v]
             # taskhub learns the scheme from nginx's X-Forwarded-Proto

@@ -10,11 +10,12 @@ import time
 
 import httpx
 import pytest
+from harness.database import free_port
+from harness.processes import TaskhubProcess
+from harness.settings import ROOT
+from harness.users import PASSWORD
 
-from accounts import PASSWORD
-from conftest import ROOT
-from processes import TaskhubProcess
-from store.embedded import free_port
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -66,7 +67,9 @@ def test_cookie_secret_generated_once_into_the_data_dir(tmp_path, process_factor
 
 def test_configured_cookie_secret_writes_no_file(tmp_path, process_factory):
     data_dir = tmp_path / "var"
-    process_factory(data_dir=data_dir, env={"TASKHUB_COOKIE_SECRET": "from-the-environment-" + "x" * 20})
+    process_factory(
+        data_dir=data_dir, env={"TASKHUB_COOKIE_SECRET": "from-the-environment-" + "x" * 20}
+    )
     assert not (data_dir / "cookie_secret").exists()
 
 
@@ -75,13 +78,21 @@ def test_unreachable_database_stops_startup_after_a_bounded_wait(tmp_path):
     started = time.monotonic()
     result = subprocess.run(
         [
-            sys.executable, "app.py",
-            "--mongodb-uri", f"mongodb://127.0.0.1:{port}/?directConnection=true",
-            "--startup-timeout", "2",
-            "--data-dir", str(tmp_path / "var"),
-            "--port", str(free_port()),
+            sys.executable,
+            "app.py",
+            "--mongodb-uri",
+            f"mongodb://127.0.0.1:{port}/?directConnection=true",
+            "--startup-timeout",
+            "2",
+            "--data-dir",
+            str(tmp_path / "var"),
+            "--port",
+            str(free_port()),
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 1

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from harness.users import register_and_login
 
-from accounts import register_and_login
-from handlers.scores import FLOOD_LIMIT
+from services.scores import FLOOD_LIMIT
 
 SUBMITTED = "数据提交成功"
 NUMBER = "13800138000"
@@ -58,7 +58,7 @@ async def test_classic_client_form_with_stringified_values(client, store):
     assert (doc["grade1"], doc["grade2"], doc["grade3"]) == (5, 80, 100)
     assert (doc["txt1"], doc["txt2"], doc["txt3"]) == ("很好", '说"好"了', "")
     assert "user_id" not in doc
-    age = datetime.now(timezone.utc) - doc["created_at"].replace(tzinfo=timezone.utc)
+    age = datetime.now(UTC) - doc["created_at"].replace(tzinfo=UTC)
     assert timedelta(0) <= age < timedelta(seconds=30)
 
 
@@ -213,7 +213,15 @@ async def test_reading_back_ones_own_submissions_newest_first(client):
     scores = response.json()["scores"]
     assert [s["grade1"] for s in scores] == [30, 20, 10]
     assert set(scores[0]) == {
-        "id", "acc_nbr", "grade1", "grade2", "grade3", "txt1", "txt2", "txt3", "created_at"
+        "id",
+        "acc_nbr",
+        "grade1",
+        "grade2",
+        "grade3",
+        "txt1",
+        "txt2",
+        "txt3",
+        "created_at",
     }
     assert scores[0]["txt1"] == "很好" and scores[0]["created_at"].endswith("Z")
     assert scores[0]["created_at"] >= scores[1]["created_at"] >= scores[2]["created_at"]
@@ -258,9 +266,9 @@ async def flood(client: httpx.AsyncClient, count: int, headers=None) -> list[int
     return statuses
 
 
-async def test_floods_are_limited_per_client_address(serve_app, store):
+async def test_floods_are_limited_per_client_address(apps, store):
     # behind nginx: the address is X-Real-IP, trusted with --xheaders
-    base = await serve_app(xheaders=True)
+    base = await apps.url(xheaders=True)
     async with httpx.AsyncClient(base_url=base) as c:
         first = {"X-Real-IP": "203.0.113.7"}
         assert await flood(c, FLOOD_LIMIT, first) == [200] * FLOOD_LIMIT
@@ -279,8 +287,8 @@ async def test_invalid_submissions_count_towards_the_flood(client):
     assert (await client.post("/score", data=stringified(**form()))).status_code == 429
 
 
-async def test_the_flood_limit_is_shared_between_processes(serve_app):
-    first, second = await serve_app(), await serve_app()
+async def test_the_flood_limit_is_shared_between_processes(apps):
+    first, second = await apps.url(), await apps.url()
     async with httpx.AsyncClient(base_url=first) as a, httpx.AsyncClient(base_url=second) as b:
         statuses = []
         for i in range(FLOOD_LIMIT + 1):
@@ -291,6 +299,6 @@ async def test_the_flood_limit_is_shared_between_processes(serve_app):
 async def test_the_flood_window_passes(client, store):
     assert await flood(client, FLOOD_LIMIT + 1) == [200] * FLOOD_LIMIT + [429]
     await store.db.score_flood.update_many(
-        {}, {"$set": {"at": datetime.now(timezone.utc) - timedelta(minutes=2)}}
+        {}, {"$set": {"at": datetime.now(UTC) - timedelta(minutes=2)}}
     )
     assert await flood(client, 1) == [200]

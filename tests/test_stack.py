@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.stacks import free_port_block
+from harness.users import PASSWORD
 
-from accounts import PASSWORD
-from stack import SITE, TLS, StackError, render_site
-from stacks import free_port_block
+from devstack.stack import SITE, TLS, StackError, render_site
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,7 +146,7 @@ def test_run_processes_starts_the_stack_restarts_a_dead_process_and_ctrl_c_stops
     port = free_port_block(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKHUB_")}
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--processes", "2", "--port", str(port),
+        [sys.executable, "-m", "devstack", "--processes", "2", "--port", str(port),
          "--data-dir", str(tmp_path / "var")],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
@@ -164,7 +166,10 @@ def test_run_processes_starts_the_stack_restarts_a_dead_process_and_ctrl_c_stops
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2).status_code == 200:
+                    if (
+                        httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2).status_code
+                        == 200
+                    ):
                         break
                 except httpx.TransportError:
                     pass

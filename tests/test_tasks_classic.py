@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-
-from accounts import PASSWORD, register
-from tasks_support import create, user
+from harness.tasks import create
+from harness.users import PASSWORD, register, user
 
 TASKS = "/todo/api/v1.0/tasks"
 
@@ -78,7 +77,9 @@ async def test_errors_in_the_tutorials_shape(client):
         response = await client.request(method, url, json=body, headers=auth)
         assert response.status_code == 400, (method, body)
         assert response.json() == {"error": "Bad request"}
-    response = await client.post(TASKS, content=b"{oops", headers={**auth, "Content-Type": "application/json"})
+    response = await client.post(
+        TASKS, content=b"{oops", headers={**auth, "Content-Type": "application/json"}
+    )
     assert response.json() == {"error": "Bad request"}
     # a client echoing the task it was given back with its uri is fine
     response = await client.put(task["uri"], json={**task, "done": True}, headers=auth)
@@ -146,7 +147,9 @@ async def test_another_users_task_is_not_found(client):
 @pytest.mark.parametrize("title", ["学习 Tornado 🌪️", "  padded  "])
 async def test_text_round_trips(client, title):
     auth = await user(client)
-    response = await client.post(TASKS, json={"title": title, "description": "説明 ✅"}, headers=auth)
+    response = await client.post(
+        TASKS, json={"title": title, "description": "説明 ✅"}, headers=auth
+    )
     task = response.json()["task"]
     assert task["title"] == title.strip() and task["description"] == "説明 ✅"
     native = await create(client, auth, title="other")

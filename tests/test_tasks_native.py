@@ -6,20 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-
-from accounts import PASSWORD, register
-from app import make_app
-from conftest import COOKIE_SECRET, make_config
-from store import Store
-from store.database import make_client
-from tasks_support import NATIVE_FIELDS, Commands, create, user
+from harness.database import Commands, fresh_store
+from harness.tasks import NATIVE_FIELDS, create
+from harness.users import PASSWORD, register, user
 
 
 def iso(value: str) -> datetime:
@@ -39,7 +33,7 @@ async def test_lifecycle(client):
     assert task["description"] == "" and task["done"] is False and task["order"] == 3
     assert task["version"] == 1
     assert task["created_at"] == task["updated_at"]
-    assert abs(iso(task["created_at"]) - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(iso(task["created_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
     assert response.headers["Location"] == f"/api/tasks/{task['id']}"
     assert response.headers["ETag"] == '"1"'
 
@@ -125,7 +119,12 @@ async def test_another_users_task_is_404_like_a_missing_one(client):
     alice, bob = await user(client), await user(client)
     task = await create(client, alice, title="alice's")
     missing = "0" * 24
-    for method, body in [("GET", None), ("PATCH", {"done": True}), ("PUT", {"title": "x"}), ("DELETE", None)]:
+    for method, body in [
+        ("GET", None),
+        ("PATCH", {"done": True}),
+        ("PUT", {"title": "x"}),
+        ("DELETE", None),
+    ]:
         theirs = await client.request(method, f"/api/tasks/{task['id']}", json=body, headers=bob)
         absent = await client.request(method, f"/api/tasks/{missing}", json=body, headers=bob)
         assert theirs.status_code == absent.status_code == 404
@@ -136,10 +135,17 @@ async def test_another_users_task_is_404_like_a_missing_one(client):
     assert response.json()["task"] == task
 
 
-@pytest.mark.parametrize("task_id", ["nope", "123", "g" * 24, "0" * 25, "%00", "..", "0" * 23 + "Z"])
+@pytest.mark.parametrize(
+    "task_id", ["nope", "123", "g" * 24, "0" * 25, "%00", "..", "0" * 23 + "Z"]
+)
 async def test_malformed_ids_are_404(client, task_id):
     auth = await user(client)
-    for method, body in [("GET", None), ("PATCH", {"done": True}), ("PUT", {"title": "x"}), ("DELETE", None)]:
+    for method, body in [
+        ("GET", None),
+        ("PATCH", {"done": True}),
+        ("PUT", {"title": "x"}),
+        ("DELETE", None),
+    ]:
         response = await client.request(method, f"/api/tasks/{task_id}", json=body, headers=auth)
         assert response.status_code == 404, (method, task_id, response.text)
         assert response.json()["error"]["code"] == "not_found"
@@ -187,10 +193,14 @@ async def test_bad_input_is_400_naming_the_field(client, body, field):
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == field
     assert response.json()["error"]["code"] == "bad_request"
-    response = await client.put(f"/api/tasks/{task['id']}", content=json.dumps(body), headers=headers)
+    response = await client.put(
+        f"/api/tasks/{task['id']}", content=json.dumps(body), headers=headers
+    )
     assert response.status_code == 400 and response.json()["error"]["field"] == field
     patch = {k: v for k, v in body.items() if k != "title" or field == "title"}
-    response = await client.patch(f"/api/tasks/{task['id']}", content=json.dumps(patch), headers=headers)
+    response = await client.patch(
+        f"/api/tasks/{task['id']}", content=json.dumps(patch), headers=headers
+    )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == field
     # nothing was written
@@ -206,7 +216,12 @@ async def test_other_bad_requests(client):
         ("POST", "/api/tasks", {"json": {}}, 400),  # no title
         ("PUT", f"/api/tasks/{task['id']}", {"json": {"done": True}}, 400),  # PUT needs a title
         ("PATCH", f"/api/tasks/{task['id']}", {"json": {}}, 400),  # nothing to change
-        ("POST", "/api/tasks", {"content": b"<t/>", "headers": {"Content-Type": "application/xml"}}, 415),
+        (
+            "POST",
+            "/api/tasks",
+            {"content": b"<t/>", "headers": {"Content-Type": "application/xml"}},
+            415,
+        ),
     ]
     for method, url, kwargs, status in cases:
         headers = {**auth, **kwargs.pop("headers", {})}
@@ -349,18 +364,27 @@ async def test_if_match_guards_writes(client, store):
     url = f"/api/tasks/{task['id']}"
     stale = {**auth, "If-Match": '"1"'}
     assert (await client.patch(url, json={"title": "v2"}, headers=stale)).status_code == 200
-    for method, body in [("PATCH", {"title": "lost"}), ("PUT", {"title": "lost"}), ("DELETE", None)]:
+    for method, body in [
+        ("PATCH", {"title": "lost"}),
+        ("PUT", {"title": "lost"}),
+        ("DELETE", None),
+    ]:
         response = await client.request(method, url, json=body, headers=stale)
         assert response.status_code == 412, method
         assert response.json()["error"]["code"] == "precondition_failed"
         assert response.headers["ETag"] == '"2"'  # what to fetch and retry from
     for tag in ['W/"2"', '"two"', '""']:  # weak tags never match a write; junk neither
-        response = await client.patch(url, json={"title": "lost"}, headers={**auth, "If-Match": tag})
+        response = await client.patch(
+            url, json={"title": "lost"}, headers={**auth, "If-Match": tag}
+        )
         assert response.status_code == 412, tag
     current = (await client.get(url, headers=auth)).json()["task"]
     assert current["title"] == "v2" and current["version"] == 2
     owner = (await client.get("/api/me", headers=auth)).json()["user"]["id"]
-    assert [c["type"] for c in await store.changes.since(owner, 0)] == ["task.created", "task.updated"]
+    assert [c["type"] for c in await store.changes.since(owner, 0)] == [
+        "task.created",
+        "task.updated",
+    ]
 
     ok = await client.put(url, json={"title": "v3"}, headers={**auth, "If-Match": '"1", "2"'})
     assert ok.status_code == 200 and ok.json()["task"]["version"] == 3
@@ -393,7 +417,9 @@ async def test_if_none_match_answers_304_while_unchanged(client):
     task = await create(client, auth)
     url = f"/api/tasks/{task['id']}"
     first = await client.get(url, headers=auth)
-    assert "no-cache" in first.headers["Cache-Control"] and "private" in first.headers["Cache-Control"]
+    assert (
+        "no-cache" in first.headers["Cache-Control"] and "private" in first.headers["Cache-Control"]
+    )
     for tag in ('"1"', 'W/"1"', '"9", "1"', "*"):
         response = await client.get(url, headers={**auth, "If-None-Match": tag})
         assert response.status_code == 304, tag
@@ -418,7 +444,9 @@ async def test_idempotent_retries_create_once(client, store):
     assert retry.headers["Idempotent-Replayed"] == "true"
     # the first answer, even after the task has changed since
     await client.patch(first.headers["Location"], json={"done": True}, headers=auth)
-    assert (await client.post("/api/tasks", json={"title": "pay rent", "order": 1}, headers=key)).json() == first.json()
+    assert (
+        await client.post("/api/tasks", json={"title": "pay rent", "order": 1}, headers=key)
+    ).json() == first.json()
 
     other = await client.post("/api/tasks", json={"title": "pay bills"}, headers=key)
     assert other.status_code == 422
@@ -429,7 +457,9 @@ async def test_idempotent_retries_create_once(client, store):
     # keys are per user: another user's identical key is their own
     bob = await user(client)
     theirs = await client.post(
-        "/api/tasks", json={"title": "pay rent", "order": 1}, headers={**bob, "Idempotency-Key": key["Idempotency-Key"]}
+        "/api/tasks",
+        json={"title": "pay rent", "order": 1},
+        headers={**bob, "Idempotency-Key": key["Idempotency-Key"]},
     )
     assert theirs.status_code == 201 and theirs.json()["task"]["id"] != first.json()["task"]["id"]
 
@@ -438,7 +468,11 @@ async def test_idempotent_retries_create_once(client, store):
     assert len(stored) == 2
     for doc in stored:
         assert doc["expires_at"] - doc["created_at"] >= timedelta(hours=24)
-    ttl = [i for i in (await store.db.idempotency_keys.index_information()).values() if "expireAfterSeconds" in i]
+    ttl = [
+        i
+        for i in (await store.db.idempotency_keys.index_information()).values()
+        if "expireAfterSeconds" in i
+    ]
     assert ttl and ttl[0]["key"] == [("expires_at", 1)]
 
 
@@ -483,9 +517,9 @@ async def test_every_write_records_its_change(client, store):
         (3, "task.updated"),
         (4, "task.deleted"),
     ]
-    from handlers.base import to_json
+    from services.encoding import to_json
 
-    for change, expected in zip(changes, [task, patched, replaced, replaced]):
+    for change, expected in zip(changes, [task, patched, replaced, replaced], strict=True):
         # exactly the native fields, typed: done a bool, version an int, times aware
         assert set(change["task"]) == NATIVE_FIELDS
         assert type(change["task"]["done"]) is bool and type(change["task"]["version"]) is int
@@ -495,22 +529,11 @@ async def test_every_write_records_its_change(client, store):
 
 
 @pytest.fixture
-async def monitored(mongodb_uri):
+async def monitored(mongodb_uri, apps):
     """taskhub served with a database client whose every command is recorded."""
     commands = Commands()
-    client = make_client(mongodb_uri, event_listeners=[commands])
-    store = Store(client, "test_" + uuid.uuid4().hex[:12])
-    await store.create_indexes()
-    server = HTTPServer(make_app(make_config(), store, COOKIE_SECRET))
-    sockets = bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    try:
-        yield commands, store, f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-    finally:
-        server.stop()
-        await server.close_all_connections()
-        await client.drop_database(store.db.name)
-        await store.close()
+    async with fresh_store(mongodb_uri, event_listeners=[commands]) as store:
+        yield commands, store, await apps.url(store=store, live=False)
 
 
 async def test_listing_takes_two_round_trips(monitored):
@@ -529,7 +552,9 @@ async def test_listing_takes_two_round_trips(monitored):
         page = (await client.get("/api/tasks?limit=200", headers=auth)).json()
         assert len(page["tasks"]) == 130 and page["next"] is None
         commands.clear()
-        second = (await client.get((await client.get("/api/tasks", headers=auth)).json()["next"], headers=auth))
+        second = await client.get(
+            (await client.get("/api/tasks", headers=auth)).json()["next"], headers=auth
+        )
         assert second.status_code == 200 and len(second.json()["tasks"]) == 50
         assert len(commands.sent) == 4  # two pages, two round trips each
 
@@ -555,9 +580,14 @@ async def test_the_queries_issued_are_served_by_indexes(monitored):
         await client.get("/todo/api/v1.0/tasks", headers=auth)
         await client.patch(f"/api/tasks/{task['id']}", json={"done": True}, headers=auth)
     indexes = [
-        [name for name, _ in info["key"]] for info in (await store.db.tasks.index_information()).values()
+        [name for name, _ in info["key"]]
+        for info in (await store.db.tasks.index_information()).values()
     ]
-    finds = [cmd for name, target, cmd in commands.sent if target == "tasks" and name in ("find", "findAndModify")]
+    finds = [
+        cmd
+        for name, target, cmd in commands.sent
+        if target == "tasks" and name in ("find", "findAndModify")
+    ]
     assert len(finds) >= 6
     for cmd in finds:
         query = cmd.get("filter", cmd.get("query", {}))

@@ -3,8 +3,10 @@ write through any shape records its change."""
 
 from __future__ import annotations
 
-from handlers.base import to_json
-from tasks_support import NATIVE_FIELDS, me, user
+from harness.tasks import NATIVE_FIELDS
+from harness.users import me, user
+
+from services.encoding import to_json
 
 CLASSIC = "/todo/api/v1.0/tasks"
 
@@ -32,13 +34,17 @@ async def test_one_task_through_three_shapes(client, store):
     root, owner = account["todos_url"], account["user"]["id"]
 
     # created natively
-    created = (await client.post("/api/tasks", json={"title": "shared", "order": 7}, headers=auth)).json()["task"]
+    created = (
+        await client.post("/api/tasks", json={"title": "shared", "order": 7}, headers=auth)
+    ).json()["task"]
     native, classic, todo = await views(client, auth, root, created["id"])
     agree(native, classic, todo)
     assert native == created
 
     # changed through the classic shape
-    await client.put(classic["uri"], json={"description": "via classic", "done": True}, headers=auth)
+    await client.put(
+        classic["uri"], json={"description": "via classic", "done": True}, headers=auth
+    )
     native, classic, todo = await views(client, auth, root, created["id"])
     agree(native, classic, todo)
     assert (native["description"], native["done"], native["version"]) == ("via classic", True, 2)
@@ -47,7 +53,12 @@ async def test_one_task_through_three_shapes(client, store):
     await client.patch(todo["url"], json={"title": "via todo", "completed": False, "order": 1})
     native, classic, todo = await views(client, auth, root, created["id"])
     agree(native, classic, todo)
-    assert (native["title"], native["done"], native["order"], native["version"]) == ("via todo", False, 1, 3)
+    assert (native["title"], native["done"], native["order"], native["version"]) == (
+        "via todo",
+        False,
+        1,
+        3,
+    )
     assert native["description"] == "via classic"  # a field Todo-Backend does not have is kept
 
     # changed natively again

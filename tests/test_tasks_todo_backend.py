@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from tasks_support import create, me, user
+from harness.tasks import create
+from harness.users import me, user
 
 
 async def todos_url(client) -> tuple[dict[str, str], str]:
@@ -95,7 +96,14 @@ async def test_replacing_the_url_retires_the_old_one(client):
     assert response.status_code == 200
     new = response.json()["todos_url"]
     assert new != old and (await me(client, auth))["todos_url"] == new
-    for method, url in [("GET", old), ("POST", old), ("DELETE", old), ("GET", todo["url"]), ("PATCH", todo["url"]), ("DELETE", todo["url"])]:
+    for method, url in [
+        ("GET", old),
+        ("POST", old),
+        ("DELETE", old),
+        ("GET", todo["url"]),
+        ("PATCH", todo["url"]),
+        ("DELETE", todo["url"]),
+    ]:
         response = await client.request(method, url, json={"title": "x"})
         assert response.status_code == 404, (method, url)
     # the todos themselves are untouched, at their new address
@@ -152,7 +160,13 @@ async def test_the_capability_never_reaches_the_logs(client, caplog):
         await client.put(root, json={})  # 405
         await client.delete(todo["url"])
         await client.delete(root)
-        await client.options(root, headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "PATCH"})
+        await client.options(
+            root,
+            headers={
+                "Origin": "https://elsewhere.example",
+                "Access-Control-Request-Method": "PATCH",
+            },
+        )
     # the server's own loggers (the access log among them); not the test's HTTP
     # client, nor the database driver's command trace at debug level
     server_lines = [

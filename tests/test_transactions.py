@@ -8,7 +8,7 @@ import time
 import pytest
 from bson import ObjectId
 
-from store.transaction_lock import _LEASE_ID
+from store.compat import _LEASE_ID
 
 
 async def record(store, owner):

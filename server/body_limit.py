@@ -2,16 +2,15 @@
 
 Tornado's own limit closes the connection with a bare 400. Instead the server reads
 up to a hard cap, this delegate stops buffering at the configured size, discards
-the rest, and hands the request to PayloadTooLargeHandler.
+the rest, and hands the request to the handler that answers 413
+(handlers/base.py: PayloadTooLargeHandler).
 """
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from tornado import httputil
-
-from .base import APIError, APIHandler
 
 # How far past the limit a body is read (and thrown away) to answer 413 cleanly;
 # beyond this Tornado refuses the request itself.
@@ -20,12 +19,6 @@ HARD_CAP_FACTOR = 4
 
 def hard_cap(limit: int) -> int:
     return limit * HARD_CAP_FACTOR
-
-
-class PayloadTooLargeHandler(APIHandler):
-    async def prepare(self) -> None:
-        limit = self.config.max_body_size
-        raise APIError(413, f"the body is larger than the limit of {limit} bytes")
 
 
 class BodyLimit(httputil.HTTPMessageDelegate):
@@ -41,11 +34,15 @@ class BodyLimit(httputil.HTTPMessageDelegate):
         self.too_large = too_large
         self.limit = limit
         self.received = 0
-        self.start_line: httputil.RequestStartLine | None = None
+        self.start_line: httputil.RequestStartLine | httputil.ResponseStartLine | None = None
         self.headers: httputil.HTTPHeaders | None = None
         self.rejected = False
 
-    def headers_received(self, start_line, headers) -> Awaitable[None] | None:
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
         self.start_line, self.headers = start_line, headers
         try:
             declared = int(headers.get("Content-Length", "0"))
@@ -62,6 +59,8 @@ class BodyLimit(httputil.HTTPMessageDelegate):
         if self.received:  # the original delegate had begun; free what it buffered
             self.delegate.on_connection_close()
         self.delegate = self.too_large()
+        # a body (and so a rejection) only ever follows headers_received
+        assert self.start_line is not None and self.headers is not None
         return self.delegate.headers_received(self.start_line, self.headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:

@@ -1,8 +1,9 @@
-"""Helpers for tests that need a registered, logged-in user."""
+"""The user factory: registered, logged-in users over the HTTP API."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
@@ -31,3 +32,17 @@ async def register_and_login(client: httpx.AsyncClient) -> tuple[str, dict[str, 
     username = await register(client)
     token = await login(client, username)
     return username, {"Authorization": f"Bearer {token}"}
+
+
+async def user(client: httpx.AsyncClient) -> dict[str, str]:
+    """A new logged-in user: the headers that authenticate as it. The login's
+    cookie is dropped, so that each call authenticates by its token alone."""
+    _, auth = await register_and_login(client)
+    client.cookies.clear()
+    return auth
+
+
+async def me(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
+    response = await client.get("/api/me", headers=auth)
+    assert response.status_code == 200, response.text
+    return response.json()

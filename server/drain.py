@@ -25,9 +25,11 @@ import errno
 import logging
 import socket
 import time
-from typing import Any, Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from tornado import httputil
+from tornado.http1connection import HTTP1ServerConnection
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
@@ -102,7 +104,11 @@ class DrainingHTTPServer(HTTPServer):
             self.handle_stream(stream, address)
 
     def _writing(self) -> bool:
-        return any(conn.stream.writing() for conn in self._current if conn.stream)
+        # HTTPServer types its connections as object; they are HTTP1ServerConnections
+        return any(
+            isinstance(conn, HTTP1ServerConnection) and conn.stream and conn.stream.writing()
+            for conn in self._current
+        )
 
     async def drain(self, timeout: float) -> bool:
         """Waits until requests in flight have finished and no new one has come for a
@@ -152,7 +158,7 @@ class _Request:
             self.server._activity(-1)
 
 
-class _Connection:
+class _Connection(httputil.HTTPConnection):
     """The request's HTTP/1 connection, seen through: notes when its response ends,
     and while draining tells the peer to close the connection after it."""
 
@@ -163,7 +169,12 @@ class _Connection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
-    def write_headers(self, start_line, headers, chunk=None):  # type: ignore[no-untyped-def]
+    def write_headers(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
         if (
             self._request.server.draining
             and isinstance(start_line, httputil.ResponseStartLine)
@@ -172,7 +183,7 @@ class _Connection:
             headers["Connection"] = "close"
         return self._conn.write_headers(start_line, headers, chunk)
 
-    def write(self, chunk):  # type: ignore[no-untyped-def]
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
         return self._conn.write(chunk)
 
     def finish(self) -> None:
@@ -187,11 +198,15 @@ class _TrackedDelegate(httputil.HTTPMessageDelegate):
         self.delegate = delegate
         self.request = request
 
-    def headers_received(self, start_line, headers):  # type: ignore[no-untyped-def]
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
         self.request.begin()
         return self.delegate.headers_received(start_line, headers)
 
-    def data_received(self, chunk: bytes):  # type: ignore[no-untyped-def]
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self.delegate.data_received(chunk)
 
     def finish(self) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the local stack (stack.py): real nginx with the shipped
+"""Helpers for tests that run the local stack (devstack/stack.py): real nginx with the shipped
 site in front of real taskhub processes, and a bounded load with live counts."""
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pymongo
 
-from accounts import PASSWORD
-from conftest import make_config
-from stack import TLS, Stack
+from devstack.stack import TLS, Stack
+
+from .settings import CHEAP_HASHING, make_config
+from .users import PASSWORD
 
 
 def free_port_block(count: int) -> int:
@@ -41,6 +42,14 @@ def free_port_block(count: int) -> int:
     raise RuntimeError("no block of free ports")
 
 
+def cheap_hashing_flags() -> list[str]:
+    return [
+        arg
+        for name, value in CHEAP_HASHING.items()
+        for arg in (f"--{name.replace('_', '-')}", str(value))
+    ]
+
+
 @contextlib.contextmanager
 def running_stack(
     tmp_path: Path,
@@ -56,7 +65,6 @@ def running_stack(
     database = "test_stack_" + uuid.uuid4().hex[:10]
     config = make_config(
         port=free_port_block(processes + 1),
-        processes=processes,
         data_dir=str(tmp_path / "var"),
         mongodb_uri=mongodb_uri,
         **overrides,
@@ -64,7 +72,8 @@ def running_stack(
     kwargs = {"static_dir": static_dir} if static_dir else {}
     stack = Stack(
         config,
-        child_args=["--database", database, "--log-level", "info"],
+        processes,
+        child_args=["--database", database, "--log-level", "info", *cheap_hashing_flags()],
         run_dir=tmp_path / "run",
         log_dir=tmp_path / "logs",
         tls=tls,
@@ -102,7 +111,10 @@ def explain(stack: Stack, failures: list[str]) -> list[str]:
             if at >= 0:
                 # the traceback's last line names the exception
                 lines = log[at:].split("\n")
-                end = next((i for i, line in enumerate(lines[1:], 1) if re.match(r"\d{4}-", line)), len(lines))
+                end = next(
+                    (i for i, line in enumerate(lines[1:], 1) if re.match(r"\d{4}-", line)),
+                    len(lines),
+                )
                 out.append("  logged: " + lines[end - 1].strip())
     return out
 
@@ -142,7 +154,9 @@ class Writes:
     def headers(self, worker: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[worker]}"}
 
-    async def write(self, client: httpx.AsyncClient, worker: int, n: int) -> tuple[httpx.Response, str]:
+    async def write(
+        self, client: httpx.AsyncClient, worker: int, n: int
+    ) -> tuple[httpx.Response, str]:
         response = await client.post(
             "/api/tasks", json={"title": f"load {worker}.{n}"}, headers=self.headers(worker)
         )
@@ -188,6 +202,15 @@ class Load:
         self._tasks = [asyncio.create_task(self._worker(i, ready[i])) for i in range(self.workers)]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 30)
 
+    async def flowing(self, requests: int = 30, timeout: float = 15) -> None:
+        """Waits until ``requests`` more requests have been answered (or failed)."""
+        target = self.tally.requests + requests
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.tally.requests < target:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the load is not flowing: {self.tally}")
+            await asyncio.sleep(0.02)
+
     async def stop(self) -> Tally:
         self._stop.set()
         await asyncio.wait_for(asyncio.gather(*self._tasks), 60)
@@ -222,7 +245,9 @@ class Load:
                     if response.status_code == 201:
                         self.tally.acknowledged.append(key)
                     else:
-                        self.tally.failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+                        self.tally.failures.append(
+                            f"{label}: {response.status_code} {response.text[:200]}"
+                        )
                 for r in range(self.reads):
                     call = self.writes.read(client, worker)
                     await self._request(f"worker {worker} read {n}.{r}", call, 200)

@@ -1,7 +1,7 @@
 """The live hub: one per process, routing every task change to its owner's sockets.
 
 The process follows two change streams (store/change_stream.py): task changes, which
-go to the sockets of the task's owner, and ended sessions, whose sockets are closed.
+go to the sockets of the task's owner, and ended logins, whose sockets are closed.
 Each socket is a ``Subscriber`` that delivers its owner's changes in ``seq`` order with
 no gap and no repeat: changes that arrive while it is catching up wait in a buffer,
 repeats are dropped, and a gap is filled from the change log (or, when the log no
@@ -11,20 +11,20 @@ longer has it, the client is told to resync).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
-from store import Session, Store
-from store.change_stream import Watch, revoked_sessions, task_changes
+from store import Login, Store
+from store.change_stream import Watch
 
-from .base import to_json
-from .task_views import native_task
+from .encoding import dumps
+from .tasks import native_task
 
 log = logging.getLogger(__name__)
 
 # Close codes beyond RFC 6455's, in the range it leaves to applications.
-CLOSE_SESSION_ENDED = 4401  # logged out or revoked: don't reconnect with it
+CLOSE_LOGIN_ENDED = 4401  # logged out or revoked: don't reconnect with it
 CLOSE_GOING_AWAY = 1001  # the process is stopping: reconnect (elsewhere)
 CLOSE_TOO_SLOW = 1008  # the send queue filled up: the client stopped reading
 CLOSE_TRY_AGAIN = 1013  # the database did not answer: reconnect later
@@ -33,36 +33,27 @@ CLOSE_TRY_AGAIN = 1013  # the database did not answer: reconnect later
 # is not reading, and is cut off rather than buffered without bound.
 SEND_QUEUE_LIMIT = 256
 
-# The embedded database answers an empty getMore at once; poll it at this pace.
-CHANGES_POLL_INTERVAL = 0.02
-SESSIONS_POLL_INTERVAL = 0.25
-
-def render_task(task: dict[str, Any]) -> Any:
-    return to_json(native_task(task))
-
 
 def change_message(change: dict[str, Any]) -> str:
-    return json.dumps(
-        {"type": change["type"], "task": render_task(change["task"]), "seq": change["seq"]},
-        ensure_ascii=False,
-        separators=(",", ":"),
+    return dumps(
+        {"type": change["type"], "task": native_task(change["task"]), "seq": change["seq"]}
     )
 
 
 class Socket(Protocol):
     """What a subscriber needs of its WebSocket handler."""
 
-    def write_message(self, message: str) -> "asyncio.Future[None]": ...
+    def write_message(self, message: str) -> asyncio.Future[None]: ...
 
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
 
 class Subscriber:
-    """One live socket: its session, and the last change it was sent."""
+    """One live socket: its login, and the last change it was sent."""
 
-    def __init__(self, hub: "Hub", session: Session, socket: Socket):
+    def __init__(self, hub: Hub, login: Login, socket: Socket):
         self.hub = hub
-        self.session = session
+        self.login = login
         self.socket = socket
         self.last_seq: int | None = None  # None while catching up
         self.buffer: list[tuple[int, str]] = []  # changes that came while catching up
@@ -72,7 +63,7 @@ class Subscriber:
 
     @property
     def owner(self) -> str:
-        return self.session.user_id
+        return self.login.user_id
 
     # --- sending ---
 
@@ -81,7 +72,7 @@ class Subscriber:
         if self.closed:
             return
         if isinstance(message, dict):
-            message = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+            message = dumps(message)
         if self.unflushed >= self.hub.send_queue_limit:
             log.warning("live socket of user %s not reading: closing it", self.owner)
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
@@ -105,7 +96,7 @@ class Subscriber:
                 pass  # closed meanwhile; the caller checks self.closed
         await asyncio.sleep(0)  # lets the flushed callbacks run
 
-    def _flushed(self, written: "asyncio.Future[None]") -> None:
+    def _flushed(self, written: asyncio.Future[None]) -> None:
         self.unflushed -= 1
         if not written.cancelled():
             written.exception()  # a socket closed meanwhile: nothing more to do
@@ -186,7 +177,7 @@ class Subscriber:
 
 
 class Hub:
-    """The process's live sockets by owner and by session, fed by the change streams."""
+    """The process's live sockets by owner and by login, fed by the change streams."""
 
     def __init__(
         self,
@@ -199,7 +190,7 @@ class Hub:
         self.max_sockets_per_user = max_sockets_per_user
         self.send_queue_limit = send_queue_limit
         self.by_owner: dict[str, set[Subscriber]] = {}
-        self.by_session: dict[str, set[Subscriber]] = {}
+        self.by_login: dict[str, set[Subscriber]] = {}
         self.watches: list[Watch] = []
         self._starting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -208,7 +199,7 @@ class Hub:
     # --- the change streams ---
 
     async def start(self) -> None:
-        """Opens the change streams; raises store.change_stream.ChangeStreamsUnsupported
+        """Opens the change streams; raises store.ChangeStreamsUnsupported
         when the database has none. Later calls wait for the first."""
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
@@ -216,13 +207,8 @@ class Hub:
 
     async def _start(self) -> None:
         watches = [
-            task_changes(
-                self.store.changes.collection,
-                self.publish,
-                self.catch_up_everyone,
-                CHANGES_POLL_INTERVAL,
-            ),
-            revoked_sessions(self.store.tokens.collection, self.revoke, SESSIONS_POLL_INTERVAL),
+            self.store.watch_changes(self.publish, self.catch_up_everyone),
+            self.store.watch_ended_logins(self.revoke),
         ]
         try:
             for watch in watches:
@@ -248,7 +234,7 @@ class Hub:
         for watch in watches:
             await watch.stop()
 
-    def spawn(self, work) -> None:
+    def spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -263,17 +249,20 @@ class Hub:
     def sockets_of(self, user_id: str) -> int:
         return len(self.by_owner.get(user_id, ()))
 
-    def attach(self, session: Session, socket: Socket) -> Subscriber | None:
+    def attach(self, login: Login, socket: Socket) -> Subscriber | None:
         """A subscriber for ``socket``, or None when its user has too many sockets."""
-        if self.sockets_of(session.user_id) >= self.max_sockets_per_user:
+        if self.sockets_of(login.user_id) >= self.max_sockets_per_user:
             return None
-        subscriber = Subscriber(self, session, socket)
-        self.by_owner.setdefault(session.user_id, set()).add(subscriber)
-        self.by_session.setdefault(session.digest, set()).add(subscriber)
+        subscriber = Subscriber(self, login, socket)
+        self.by_owner.setdefault(login.user_id, set()).add(subscriber)
+        self.by_login.setdefault(login.digest, set()).add(subscriber)
         return subscriber
 
     def detach(self, subscriber: Subscriber) -> None:
-        for index, key in ((self.by_owner, subscriber.owner), (self.by_session, subscriber.session.digest)):
+        for index, key in (
+            (self.by_owner, subscriber.owner),
+            (self.by_login, subscriber.login.digest),
+        ):
             group = index.get(key)
             if group is not None:
                 group.discard(subscriber)
@@ -291,9 +280,9 @@ class Hub:
         for subscriber in list(subscribers):
             subscriber.offer(change["seq"], message)
 
-    def revoke(self, session_digest: str) -> None:
-        for subscriber in list(self.by_session.get(session_digest, ())):
-            subscriber.close(CLOSE_SESSION_ENDED, "session ended")
+    def revoke(self, login_digest: str) -> None:
+        for subscriber in list(self.by_login.get(login_digest, ())):
+            subscriber.close(CLOSE_LOGIN_ENDED, "login ended")
 
     async def catch_up_everyone(self) -> None:
         """After the change stream lost its place: every socket catches up from the log."""

@@ -1,4 +1,5 @@
-"""The local production-like stack behind ``./run --processes N``, and the tests' stack.
+"""The local production-like stack: ``Stack`` runs it, for ``./run --processes N``
+and for the tests.
 
 One database (the embedded server, or the configured MongoDB), N taskhub processes on
 127.0.0.1 at the ports after --port, and nginx on --port running conf/nginx/taskhub.conf:
@@ -21,22 +22,22 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO
 
 import config as settings
-from store import EmbeddedMongo
-from store.database import make_client, wait_until_reachable
+from server.data_dir import load_cookie_secret, prepare_data_dir
+from server.embedded_db import EmbeddedMongo
+from store import make_client, wait_until_reachable
 
 log = logging.getLogger("taskhub.stack")
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "conf" / "nginx" / "taskhub.conf"
 STATIC = ROOT / "static"
 
@@ -155,9 +156,21 @@ def render_site(
 
     main = host_port(address, port)
     if tls:
-        text = _sub(text, r"^([ \t]*)listen 443 ssl http2;", f"    listen {main} ssl http2;", "listen 443")
-        text = _sub(text, r"^[ \t]*ssl_certificate .*;", f'    ssl_certificate "{tls.certificate}";', "ssl_certificate")
-        text = _sub(text, r"^[ \t]*ssl_certificate_key .*;", f'    ssl_certificate_key "{tls.key}";', "ssl_certificate_key")
+        text = _sub(
+            text, r"^([ \t]*)listen 443 ssl http2;", f"    listen {main} ssl http2;", "listen 443"
+        )
+        text = _sub(
+            text,
+            r"^[ \t]*ssl_certificate .*;",
+            f'    ssl_certificate "{tls.certificate}";',
+            "ssl_certificate",
+        )
+        text = _sub(
+            text,
+            r"^[ \t]*ssl_certificate_key .*;",
+            f'    ssl_certificate_key "{tls.key}";',
+            "ssl_certificate_key",
+        )
         redirect = host_port(address, tls.redirect_port)
         text = _sub(text, r"^[ \t]*listen 80;", f"    listen {redirect};", "listen 80")
     else:
@@ -219,9 +232,13 @@ http {{
 
 
 def find_nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+    )
     if not found:
-        raise StackError("nginx is not installed: apt-get install nginx (./test and ./run do as root)")
+        raise StackError(
+            "nginx is not installed: apt-get install nginx (./test and ./run do as root)"
+        )
     return found
 
 
@@ -275,7 +292,7 @@ def _wait_for_database(uri: str, timeout: float) -> None:
 
 
 class Stack:
-    """nginx in front of ``config.processes`` taskhub processes and one database.
+    """nginx in front of ``processes`` taskhub processes and one database.
 
     ``child_args`` go to every taskhub process before the stack's own flags (port,
     address, xheaders, data directory), which win. With ``log_dir``, each program
@@ -285,6 +302,7 @@ class Stack:
     def __init__(
         self,
         config: settings.Config,
+        processes: int,
         *,
         child_args: Sequence[str] = (),
         run_dir: Path | None = None,
@@ -302,8 +320,8 @@ class Stack:
         self.tls = tls
         self.python = python
         self.data_dir = Path(config.data_dir).resolve()
-        self.ports = [config.port + i for i in range(1, config.processes + 1)]
-        self.processes: list[subprocess.Popen | None] = [None] * config.processes
+        self.ports = [config.port + i for i in range(1, processes + 1)]
+        self.processes: list[subprocess.Popen | None] = [None] * processes
         self.nginx: subprocess.Popen | None = None
         self.database: subprocess.Popen | None = None
         self.mongodb_uri: str | None = config.mongodb_uri
@@ -323,7 +341,7 @@ class Stack:
 
     # --- starting ---
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         try:
             # first: a site that cannot work stops us before anything runs
             nginx_command = self._render_nginx()
@@ -338,14 +356,18 @@ class Stack:
             raise
         return self
 
-    def _output(self, name: str):  # type: ignore[no-untyped-def]
+    def _output(self, name: str) -> int | BinaryIO | None:
+        """Where the program ``name`` writes: subprocess.DEVNULL, a log file, or None
+        (this terminal)."""
         if self.log_dir is None:
             # the embedded database keeps its own log file; its chatter stays off the terminal
             return subprocess.DEVNULL if name == "embedded-db" else None
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return open(self.log_dir / f"{name}.log", "ab")
 
-    def _spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def _spawn(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         out = self._output(name)
         try:
             return subprocess.Popen(
@@ -359,7 +381,7 @@ class Stack:
                 start_new_session=True,
             )
         finally:
-            if out not in (None, subprocess.DEVNULL):
+            if out is not None and not isinstance(out, int):  # a log file, not DEVNULL
                 out.close()
 
     def log_tail(self, name: str, lines: int = 20) -> str:
@@ -371,8 +393,6 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def _start_database(self) -> None:
-        from app import load_cookie_secret, prepare_data_dir
-
         data_dir = prepare_data_dir(self.config.replace(data_dir=str(self.data_dir)))
         self.cookie_secret = load_cookie_secret(self.config, data_dir)
         if self.mongodb_uri:
@@ -399,11 +419,14 @@ class Stack:
             self.python,
             str(ROOT / "app.py"),
             *self.child_args,
-            "--processes", "1",
-            "--port", str(self.ports[index]),
-            "--address", "127.0.0.1",
-            "--xheaders", "true",
-            "--data-dir", str(self.data_dir),
+            "--port",
+            str(self.ports[index]),
+            "--address",
+            "127.0.0.1",
+            "--xheaders",
+            "true",
+            "--data-dir",
+            str(self.data_dir),
         ]
         # Secrets go by environment, not on command lines that ps shows; flags in
         # child_args still win.
@@ -459,7 +482,15 @@ class Stack:
         )
         main = prefix / "conf" / "nginx.conf"
         main.write_text(render_main(prefix, site))
-        command = [nginx, "-p", str(prefix), "-e", str(prefix / "logs" / "error.log"), "-c", str(main)]
+        command = [
+            nginx,
+            "-p",
+            str(prefix),
+            "-e",
+            str(prefix / "logs" / "error.log"),
+            "-c",
+            str(main),
+        ]
         check = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True)
         if check.returncode != 0:
             raise StackError(f"nginx rejects the rendered {site}:\n{check.stderr.strip()}")
@@ -473,7 +504,9 @@ class Stack:
         while not _port_open(host, self.config.port):
             if self.nginx.poll() is not None or time.monotonic() > deadline:
                 errors = (prefix / "logs" / "error.log").read_text(errors="replace")
-                raise StackError(f"nginx did not start on port {self.config.port}:\n{errors[-2000:]}")
+                raise StackError(
+                    f"nginx did not start on port {self.config.port}:\n{errors[-2000:]}"
+                )
             time.sleep(0.05)
 
     # --- changing and stopping ---
@@ -520,63 +553,3 @@ class Stack:
             self.database = None
         if self.own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-
-
-def main(config: settings.Config, argv: Sequence[str]) -> int:
-    """``./run --processes N``: starts the stack, keeps its processes running, and
-    stops everything on Ctrl-C or SIGTERM. Exit status 0 after a clean stop."""
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopping.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-
-    stack = Stack(config, child_args=argv)
-    try:
-        stack.start()
-    except (StackError, OSError) as e:
-        log.error("cannot start the stack: %s", e)
-        return 1
-    print(
-        f"taskhub: {stack.url}  (nginx in front of {len(stack.ports)} processes on "
-        f"127.0.0.1:{stack.ports[0]}-{stack.ports[-1]}; nginx logs in "
-        f"{stack.nginx_prefix / 'logs'}; Ctrl-C stops)",
-        flush=True,
-    )
-    status = 0
-    restarts: deque[float] = deque()
-    try:
-        while not stopping.wait(0.5):
-            if stack.nginx is None or stack.nginx.poll() is not None:
-                log.error("nginx exited; stopping the stack")
-                status = 1
-                break
-            if stack.database is not None and stack.database.poll() is not None:
-                log.error("the embedded database exited; stopping the stack")
-                status = 1
-                break
-            for index, process in enumerate(stack.processes):
-                if process is not None and process.poll() is None:
-                    continue
-                now = time.monotonic()
-                while restarts and now - restarts[0] > RESTART_INTERVAL:
-                    restarts.popleft()
-                if len(restarts) >= RESTART_LIMIT:
-                    log.error("taskhub processes keep exiting; stopping the stack")
-                    status = 1
-                    break
-                restarts.append(now)
-                log.warning(
-                    "taskhub on port %d exited (status %s); starting it again",
-                    stack.ports[index],
-                    process.returncode if process else "?",
-                )
-                stack.start_process(index)
-            if status:
-                break
-    finally:
-        log.info("stopping the stack")
-        stack.stop()
-    return status

@@ -11,7 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .database import make_client, wait_until_reachable
+from store import make_client, wait_until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,16 @@ class EmbeddedMongo:
         db_dir.mkdir(parents=True, exist_ok=True)
         return [
             *server_command(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--data-dir", str(db_dir),
-            "--log-file", str(self.data_dir / "embedded-db.log"),
-            "--pid-file", str(self.data_dir / f"embedded-db.{self.port}.pid"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(db_dir),
+            "--log-file",
+            str(self.data_dir / "embedded-db.log"),
+            "--pid-file",
+            str(self.data_dir / f"embedded-db.{self.port}.pid"),
         ]
 
     async def start(self, timeout: float = 20) -> str:
@@ -93,6 +98,6 @@ class EmbeddedMongo:
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()

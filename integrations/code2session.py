@@ -9,9 +9,10 @@ Toutiao / Douyin (``tt.login``):
     always answers ``{"err_no", "err_tips", "log_id", "data": {...}}``; ``err_no`` 0 is
     success, and ``data`` holds empty strings on failure.
 
-Each failure becomes a Code2SessionError whose ``status`` is taskhub's answer to the
-mini-program. The ``session_key`` stays in the returned Identity: it is never logged,
-never stored and never sent to the client.
+Each failure becomes a Code2SessionError of the kind that says what the client can
+do about it (services/miniprogram.py turns it into taskhub's answer). The
+``session_key`` stays in the returned Identity: it is never logged, never stored and
+never sent to the client.
 """
 
 from __future__ import annotations
@@ -48,9 +49,7 @@ class Identity:
 
 
 class Code2SessionError(Exception):
-    """The platform did not confirm the code; ``status`` is what taskhub answers."""
-
-    status = 502
+    """The platform did not confirm the code."""
 
     def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
@@ -61,23 +60,17 @@ class Code2SessionError(Exception):
 class InvalidCode(Code2SessionError):
     """The code is unknown, expired or already used: the client calls login again."""
 
-    status = 401
-
 
 class RateLimited(Code2SessionError):
-    status = 429
+    """The platform limits how often this user may log in."""
 
 
 class Blocked(Code2SessionError):
     """The platform refuses this user's logins (WeChat's high-risk users)."""
 
-    status = 403
-
 
 class Unavailable(Code2SessionError):
     """No usable answer: the platform is busy, slow, unreachable, or said nonsense."""
-
-    status = 502
 
 
 # WeChat's errcodes
@@ -170,9 +163,12 @@ class Code2Session:
 
     def config_error(self, number: int, what: str) -> Unavailable:
         log.error(
-            "%s code2Session refused taskhub's credentials (%d, %s): check %s_appid and "
-            "%s_secret",
-            self.name, number, what, self.platform, self.platform,
+            "%s code2Session refused taskhub's credentials (%d, %s): check %s_appid and %s_secret",
+            self.name,
+            number,
+            what,
+            self.platform,
+            self.platform,
         )
         return Unavailable(f"{self.name} login is misconfigured on this server")
 
@@ -257,7 +253,9 @@ class ToutiaoCode2Session(Code2Session):
     def failure(self, err_no: int, err_tips: Any, log_id: Any) -> Code2SessionError:
         log.info(
             "Toutiao code2Session refused a code: err_no %d (%s), log_id %s",
-            err_no, err_tips, log_id,
+            err_no,
+            err_tips,
+            log_id,
         )
         if err_no in (TOUTIAO_BAD_CODE, TOUTIAO_BAD_ANONYMOUS_CODE):
             return InvalidCode("the login code is invalid or already used; call tt.login again")

@@ -1,0 +1,1 @@
+"""Clients of services on the internet that taskhub calls: code2Session."""

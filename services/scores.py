@@ -1,0 +1,41 @@
+"""The scoring form's rules: flood control per client address, and who may read
+which submissions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from store import Store
+from store.scores import GRADE_FIELDS, TEXT_FIELDS
+
+from .accounts import seconds_until
+from .errors import TooManyRequests
+
+__all__ = ["GRADE_FIELDS", "TEXT_FIELDS", "Scores"]
+
+# submissions per client address within the store's window (a minute)
+FLOOD_LIMIT = 20
+
+
+class Scores:
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def admit(self, address: str) -> None:
+        """Counts one submission from ``address``; TooManyRequests once it sent
+        FLOOD_LIMIT within the window. Counted in MongoDB, so every process agrees."""
+        flood = self.store.score_flood
+        until = await flood.locked_until(address, FLOOD_LIMIT)
+        if until is not None:
+            raise TooManyRequests("提交过于频繁，请稍后再试", retry_after=seconds_until(until))
+        await flood.record(address)
+
+    async def submit(
+        self, acc_nbr: str, grades: Sequence[int], texts: Sequence[str], user_id: str | None
+    ) -> dict[str, Any]:
+        return await self.store.scores.add(acc_nbr, grades, texts, user_id)
+
+    async def submitted_by(self, user_id: str, acc_nbr: str, limit: int) -> list[dict[str, Any]]:
+        """``user_id``'s own submissions for ``acc_nbr``, newest first."""
+        return await self.store.scores.submitted_by(user_id, acc_nbr, limit)

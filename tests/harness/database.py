@@ -1,0 +1,111 @@
+"""The database side of the tests: an embedded server in a process of its own, a
+fresh database per test, and a listener that counts the commands a client sends."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pymongo
+from pymongo import monitoring
+
+from server.embedded_db import EmbeddedMongo, free_port
+from store import Store, make_client
+
+__all__ = ["Commands", "EmbeddedServer", "free_port", "fresh_store", "wait_for_ping"]
+
+
+def wait_for_ping(uri: str, timeout: float = 20) -> None:
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=500
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.admin.command("ping")
+                return
+            except pymongo.errors.ConnectionFailure:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        client.close()
+
+
+class EmbeddedServer:
+    """An nx-27017 server in its own process: one per test session, or one of its
+    own for a test that stops and starts it."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.embedded = EmbeddedMongo(data_dir, port)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.embedded.uri
+
+    def start(self) -> EmbeddedServer:
+        self.process = subprocess.Popen(
+            self.embedded.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_ping(self.uri)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def fresh_store(
+    uri: str, database: str | None = None, **client_options: Any
+) -> AsyncIterator[Store]:
+    """A Store on a database of its own (dropped afterwards), with its indexes."""
+    database = database or "test_" + uuid.uuid4().hex[:12]
+    store = Store(make_client(uri, **client_options), database)
+    try:
+        await store.create_indexes()
+        yield store
+    finally:
+        try:
+            await store.client.drop_database(database)
+        except pymongo.errors.PyMongoError:
+            pass  # the server was stopped by the test
+        await store.close()
+
+
+class Commands(monitoring.CommandListener):
+    """Every command a client sends, as (name, collection or None, command document)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        self.sent.append((name, event.command.get(name), dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+    def names(self) -> list[tuple[str, Any]]:
+        return [(name, target) for name, target, _ in self.sent]

@@ -1,0 +1,146 @@
+"""Running taskhub as a real process, the way ./run and systemd do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from .database import free_port
+from .settings import CHEAP_HASHING_ENV, COOKIE_SECRET, ROOT
+
+# Every process started and not yet reaped; conftest kills what a test left behind.
+RUNNING: list[TaskhubProcess] = []
+
+
+class TaskhubProcess:
+    """``python app.py`` on a free loopback port. With ``mongodb_uri`` and
+    ``database`` it shares the tests' database server and cookie secret."""
+
+    def __init__(
+        self,
+        *args: str,
+        data_dir: Path,
+        port: int | None = None,
+        mongodb_uri: str | None = None,
+        database: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.port = port or free_port()
+        self.mongodb_uri, self.database = mongodb_uri, database
+        shared = []
+        if mongodb_uri:
+            shared = ["--mongodb-uri", mongodb_uri, "--cookie-secret", COOKIE_SECRET]
+        if database:
+            shared += ["--database", database]
+        self.args = ["--port", str(self.port), "--data-dir", str(data_dir), *shared, *args]
+        self.env = {**os.environ, **CHEAP_HASHING_ENV, **(env or {})}
+        self.log_path = data_dir.parent / f"taskhub-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/live"
+
+    def launch(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (open while the process runs)
+        self.process = subprocess.Popen(
+            [sys.executable, "app.py", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        RUNNING.append(self)
+
+    def _check(self, deadline: float) -> bool:
+        """Whether it is healthy now; raises once it exited or the deadline passed."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"taskhub exited with {self.process.returncode}: {self.output()}")
+        try:
+            if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            self.kill()
+            raise AssertionError(f"taskhub did not answer in time: {self.output()}")
+        return False
+
+    def start(self, timeout: float = 30) -> TaskhubProcess:
+        """Starts it and waits until /healthz answers 200 (blocking)."""
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while not self._check(deadline):
+            time.sleep(0.1)
+        return self
+
+    async def started(self, timeout: float = 30) -> TaskhubProcess:
+        """``start()`` for tests whose own event loop must keep serving meanwhile."""
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self._check, deadline):
+            await asyncio.sleep(0.1)
+        return self
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self) -> None:
+        """SIGTERM, as systemd sends it."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then waits; returns the exit status (killed past ``timeout``)."""
+        self.terminate()
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        finally:
+            self._reaped()
+
+    async def wait(self, timeout: float = 15) -> int:
+        """Waits for it to exit without blocking the test's loop; kills it past ``timeout``."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                self.process.kill()
+            await asyncio.sleep(0.05)
+        self._reaped()
+        return self.process.returncode
+
+    async def stopped(self, timeout: float = 15) -> int:
+        self.terminate()
+        return await self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reaped()
+
+    def _reaped(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self in RUNNING:
+            RUNNING.remove(self)
