@@ -14,6 +14,7 @@ import pytest
 from harness.database import EmbeddedServer
 from harness.live import connect
 from harness.processes import TaskhubProcess
+from harness.tasks import NATIVE_FIELDS
 from harness.users import register_and_login
 
 from store import Store, make_client
@@ -115,16 +116,7 @@ async def test_a_change_in_any_shape_through_either_process_reaches_both(apps, p
         assert [(m["type"], m["task"]["id"], m["seq"]) for m in got] == expected
         assert got[3]["task"]["title"] == "todo-backend"
         assert got[2]["task"]["done"] is True
-        assert set(got[0]["task"]) == {
-            "id",
-            "title",
-            "description",
-            "done",
-            "order",
-            "created_at",
-            "updated_at",
-            "version",
-        }
+        assert set(got[0]["task"]) == NATIVE_FIELDS
     assert await strangers.nothing_pending() == []
 
 
