@@ -1,0 +1,160 @@
+"""services.accounts.Accounts on a real database: registration, password checks with
+lockout and rehashing, logins, live tickets and Todo-Backend capabilities."""
+
+from __future__ import annotations
+
+import pytest
+from bson import ObjectId
+from harness.settings import make_config
+from harness.users import PASSWORD, new_username
+
+import services
+from services.accounts import MAX_LOGIN_FAILURES, Accounts
+from services.errors import Conflict, NotAuthenticated, TooManyRequests
+from services.passwords import Passwords
+
+
+@pytest.fixture
+def accounts(store) -> Accounts:
+    return services.build(make_config(), store).accounts
+
+
+async def test_register_returns_the_new_account(accounts):
+    name = new_username()
+    user = await accounts.register(name, PASSWORD)
+    assert user.username == name
+    assert user.password_hash is not None and PASSWORD not in user.password_hash
+    assert await accounts.store.users.by_id(user.id) == user
+
+
+async def test_register_refuses_a_name_taken_in_another_case(accounts):
+    await accounts.register("alice", PASSWORD)
+    with pytest.raises(Conflict) as refused:
+        await accounts.register("Alice", PASSWORD)
+    assert refused.value.field == "username"
+    assert await accounts.store.db.users.count_documents({}) == 1
+
+
+async def test_check_password_returns_the_account(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    assert (await accounts.check_password(user.username, PASSWORD)).id == user.id
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_refusal(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    with pytest.raises(NotAuthenticated) as wrong:
+        await accounts.check_password(user.username, "not the password")
+    with pytest.raises(NotAuthenticated) as unknown:
+        await accounts.check_password(new_username(), PASSWORD)
+    assert wrong.value.message == unknown.value.message
+
+
+async def test_too_many_failures_lock_the_account_out(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    for _ in range(MAX_LOGIN_FAILURES):
+        with pytest.raises(NotAuthenticated):
+            await accounts.check_password(user.username, "not the password")
+    with pytest.raises(TooManyRequests) as locked:
+        await accounts.check_password(user.username, PASSWORD)
+    assert locked.value.retry_after is not None and locked.value.retry_after >= 1
+
+
+async def test_lockout_counts_the_name_in_any_case(accounts):
+    user = await accounts.register(new_username("Bob"), PASSWORD)
+    for _ in range(MAX_LOGIN_FAILURES):
+        with pytest.raises(NotAuthenticated):
+            await accounts.check_password(user.username.upper(), "not the password")
+    with pytest.raises(TooManyRequests):
+        await accounts.check_password(user.username, PASSWORD)
+
+
+async def test_a_success_clears_the_failures(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    for _ in range(2):
+        for _ in range(MAX_LOGIN_FAILURES - 1):
+            with pytest.raises(NotAuthenticated):
+                await accounts.check_password(user.username, "not the password")
+        assert (await accounts.check_password(user.username, PASSWORD)).id == user.id
+
+
+async def test_a_weaker_hash_is_replaced_on_a_successful_check(accounts, store):
+    user = await accounts.register(new_username(), PASSWORD)
+    weak = await Passwords(memory_kib=32, iterations=1, lanes=1).hash(PASSWORD)
+    await store.users.set_password_hash(user.id, weak)
+
+    await accounts.check_password(user.username, PASSWORD)
+
+    stored = (await store.db.users.find_one({"_id": ObjectId(user.id)}))["password_hash"]
+    assert stored != weak
+    assert await accounts.passwords.verify(stored, PASSWORD) == (True, False)
+
+
+async def test_a_failed_check_keeps_the_weaker_hash(accounts, store):
+    user = await accounts.register(new_username(), PASSWORD)
+    weak = await Passwords(memory_kib=32, iterations=1, lanes=1).hash(PASSWORD)
+    await store.users.set_password_hash(user.id, weak)
+
+    with pytest.raises(NotAuthenticated):
+        await accounts.check_password(user.username, "not the password")
+
+    stored = (await store.db.users.find_one({"_id": ObjectId(user.id)}))["password_hash"]
+    assert stored == weak
+
+
+async def test_log_in_authenticate_log_out(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    token, login = await accounts.log_in(user)
+    assert (login.user_id, login.username) == (user.id, user.username)
+    assert await accounts.authenticate(token) == login
+
+    await accounts.log_out(login)
+
+    assert await accounts.authenticate(token) is None
+
+
+async def test_an_unknown_token_authenticates_no_one(accounts):
+    assert await accounts.authenticate("not-a-token") is None
+
+
+async def test_user_of_a_login_whose_account_is_gone(accounts, store):
+    user = await accounts.register(new_username(), PASSWORD)
+    _, login = await accounts.log_in(user)
+    assert await accounts.user(login) == user
+
+    await store.db.users.delete_one({"_id": ObjectId(user.id)})
+
+    with pytest.raises(NotAuthenticated):
+        await accounts.user(login)
+
+
+async def test_a_live_ticket_works_once(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    _, login = await accounts.log_in(user)
+    ticket, _ = await accounts.live_ticket(login)
+
+    assert await accounts.redeem_live_ticket(ticket) == login
+    assert await accounts.redeem_live_ticket(ticket) is None
+
+
+async def test_a_live_ticket_ends_with_its_login(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    _, login = await accounts.log_in(user)
+    ticket, _ = await accounts.live_ticket(login)
+
+    await accounts.log_out(login)
+
+    assert await accounts.redeem_live_ticket(ticket) is None
+
+
+async def test_todos_capability_is_stable_until_replaced(accounts):
+    user = await accounts.register(new_username(), PASSWORD)
+    first = await accounts.todos_capability(user.id)
+    assert await accounts.todos_capability(user.id) == first
+    assert await accounts.todos_owner(first) == user.id
+
+    second = await accounts.replace_todos_capability(user.id)
+
+    assert second != first
+    assert await accounts.todos_capability(user.id) == second
+    assert await accounts.todos_owner(second) == user.id
+    assert await accounts.todos_owner(first) is None
