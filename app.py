@@ -81,6 +81,7 @@ def make_app(config: settings.Config, services: services.Services) -> Applicatio
         log_function=log_request,
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
+        static_handler_class=pages.StaticFiles,
     )
 
 

@@ -11,7 +11,6 @@ place that gives each its HTTP status.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 import uuid
@@ -45,7 +44,7 @@ from services.miniprogram import MiniProgramLogin
 from services.scores import Scores
 from services.tasks import Tasks
 
-from .params import FORM_TYPES, media_type, single_values
+from .params import FORM_TYPES, media_type, parse_json, single_values
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +120,14 @@ class APIError(HTTPError):
         self.code = code or _ERROR_CODES.get(status, "error")
         self.field = field
         self.headers = dict(headers or {})
+
+
+def error_json(status: int, message: str, field: str | None = None) -> str:
+    """The JSON error body, for handlers that are not APIHandlers."""
+    error = {"code": _ERROR_CODES.get(status, "error"), "message": message}
+    if field:
+        error["field"] = field
+    return dumps({"error": error})
 
 
 def api_error(error: DomainError) -> APIError:
@@ -298,10 +305,7 @@ class APIHandler(BaseHandler):
         if kind in FORM_TYPES:
             return single_values(self.request.body_arguments, "form field")
         if kind in ("", "application/json", "text/plain") or kind.endswith("+json"):
-            try:
-                value = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as e:
-                raise APIError(400, f"the body is not valid JSON: {e}") from e
+            value = parse_json(body)
             if not isinstance(value, dict):
                 raise APIError(400, "the body must be a JSON object")
             return value
@@ -391,11 +395,23 @@ class APIHandler(BaseHandler):
         return origin.rstrip("/") in self.config.cors_origins
 
     def implemented_methods(self) -> list[str]:
-        return [
-            m
-            for m in self.SUPPORTED_METHODS
-            if getattr(type(self), m.lower()) is not getattr(RequestHandler, m.lower())
-        ]
+        def implemented(method: str) -> bool:
+            if method == "HEAD":  # answered wherever GET is (see head())
+                method = "GET"
+            return getattr(type(self), method.lower()) is not getattr(
+                RequestHandler, method.lower()
+            )
+
+        return [m for m in self.SUPPORTED_METHODS if implemented(m)]
+
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """HEAD wherever GET is answered, as uptime checkers and load balancers send
+        it: the same status and headers; Tornado leaves the body out."""
+        if "GET" not in self.implemented_methods():
+            raise HTTPError(405)
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
 
     async def options(self, *args: Any, **kwargs: Any) -> None:
         """A CORS preflight: allowed origins get the methods and headers they may use."""

@@ -14,17 +14,17 @@ when the missed changes are gone and the list must be fetched again;
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from tornado.websocket import WebSocketHandler
 
+from services.errors import InvalidInput
 from services.live import CLOSE_TRY_AGAIN, Hub, Subscriber
 
 from .base import BEARER_CHALLENGE, APIError, APIHandler, Route, authenticated
-from .params import bounded_int, single_values
+from .params import bounded_int, parse_json, single_values
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,14 @@ class LiveSocket(APIHandler, WebSocketHandler):
         if isinstance(message, bytes):
             self.subscriber.send(error_message("send text: JSON, or plain text"))
             return
-        try:
-            value = json.loads(message)
-        except ValueError:
+        if not message.lstrip().startswith(("{", "[")):
             # plain text, as the classic test pages send: answered in plain text
             self.subscriber.send(f"You said: {message}")
+            return
+        try:
+            value = parse_json(message, "the message")
+        except InvalidInput as e:
+            self.subscriber.send(error_message(e.message))
             return
         if isinstance(value, dict) and value.get("type") == "ping":
             self.subscriber.send({"type": "pong"})

@@ -7,12 +7,28 @@ it names, and answers exactly like ``/api/login``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .base import APIHandler, Route
-from .params import optional_text, text
+from .params import text
 
 MAX_CODE_LENGTH = 256  # codes are 32 characters today; leave room, refuse junk
+CODE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: nothing else is worth sending on
+
+
+def login_code(fields: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    if not required and not fields.get(name):
+        return None
+    return text(
+        fields,
+        name,
+        min_length=1,
+        max_length=MAX_CODE_LENGTH,
+        strip=True,
+        pattern=CODE,
+        pattern_help="must be the code the platform's login call gave",
+    )
 
 
 class MiniProgramLoginHandler(APIHandler):
@@ -27,7 +43,8 @@ class MiniProgramLoginHandler(APIHandler):
 
     async def post(self) -> None:
         fields = self.body_fields()
-        code = text(fields, "code", min_length=1, max_length=MAX_CODE_LENGTH, strip=True)
+        code = login_code(fields, "code")
+        assert code is not None
         user = await self.miniprogram.log_in(self.platform, code, self.anonymous_code(fields))
         await self.log_in(user)
 
@@ -43,8 +60,7 @@ class ToutiaoLoginHandler(MiniProgramLoginHandler):
     platform = "toutiao"
 
     def anonymous_code(self, fields: dict[str, Any]) -> str | None:
-        value = optional_text(fields, "anonymous_code", max_length=MAX_CODE_LENGTH, strip=True)
-        return value or None
+        return login_code(fields, "anonymous_code", required=False)
 
 
 routes: list[Route] = [

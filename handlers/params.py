@@ -8,6 +8,8 @@ naming the field.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,6 +17,43 @@ from typing import Any
 from services.errors import InvalidInput
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²" and "٣"
+_INTEGER = re.compile(r"-?[0-9]+")
+
+# Deeper JSON than any client sends is refused before it is parsed: the parser, and
+# everything that walks a parsed value, recurse once per level.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply ``data``'s arrays and objects nest (brackets inside strings aside)."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets), default=0)
+
+
+def parse_json(data: bytes | str, what: str = "the body") -> Any:
+    """``data`` as JSON, nested at most MAX_JSON_DEPTH deep; InvalidInput otherwise.
+    NaN and Infinity are not JSON and are refused too."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{what} is not valid JSON: {e}") from e
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def whole_number(raw: str, name: str) -> int:
+    """A whole number written in ASCII digits (``int()`` also takes "٣")."""
+    if not _INTEGER.fullmatch(raw) or len(raw) > 20:
+        raise InvalidInput(f"{name} must be a whole number", field=name)
+    return int(raw)
 
 
 def media_type(content_type: str) -> str:

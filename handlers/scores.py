@@ -21,7 +21,7 @@ from services.errors import InvalidInput
 from services.scores import GRADE_FIELDS, TEXT_FIELDS
 
 from .base import BEARER_CHALLENGE, APIError, APIHandler, Route, authenticated
-from .params import bounded_int, reject_unknown
+from .params import bounded_int, reject_unknown, valid_unicode
 
 SUBMITTED = "数据提交成功"
 
@@ -78,6 +78,7 @@ def comment(fields: Mapping[str, Any], name: str) -> str:
     value = unquote(fields.get(name, ""))
     if not isinstance(value, str):
         raise InvalidInput(f"{name} 须为文字", field=name)
+    valid_unicode(value, name)
     value = value.strip()
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidInput(f"{name} 不能超过 {MAX_TEXT_LENGTH} 字", field=name)

@@ -23,7 +23,15 @@ from services.errors import InvalidInput
 from services.tasks import ORDER_LIMIT, fingerprint, is_rank, native_task
 
 from .base import APIHandler, Route, authenticated
-from .params import boolean, bounded_int, printable_name, reject_unknown, text, valid_unicode
+from .params import (
+    boolean,
+    bounded_int,
+    printable_name,
+    reject_unknown,
+    text,
+    valid_unicode,
+    whole_number,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -138,10 +146,7 @@ def check_order(body: Mapping[str, Any], name: str, form: bool) -> int | None:
     if form and isinstance(value, str):
         if value in ("", "null"):
             return None
-        try:
-            value = int(value)
-        except ValueError:
-            raise InvalidInput(f"{name} must be a whole number", field=name) from None
+        value = whole_number(value, name)
     if value is None:
         return None
     # JSON has one kind of number: 3.0 is the integer 3, 3.5 is not an integer

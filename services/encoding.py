@@ -19,5 +19,12 @@ def to_json(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of ``value``, non-ASCII kept as it is."""
-    return json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text of ``value``, non-ASCII kept as it is, always encodable as
+    UTF-8: text holding a lone surrogate (which has no UTF-8 form) is written with
+    ``\\u`` escapes instead."""
+    text = json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(to_json(value), separators=(",", ":"))
+    return text

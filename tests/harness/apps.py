@@ -4,6 +4,7 @@ way app.serve() serves them (body limit and drain included)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +93,18 @@ class Apps:
             await served.server.close_all_connections()
         for store in self.stores:
             await store.close()
+
+
+def route_paths(routes: list[Any], *values: str) -> list[str]:
+    """One concrete path for every route: each group of a pattern is filled with the
+    next of ``values``, or with an id-shaped placeholder."""
+    paths = []
+    for route in routes:
+        pattern = route[0] if isinstance(route, tuple) else route.regex.pattern
+        parts = re.split(r"\([^)]*\)", pattern.rstrip("$"))
+        fills = [*values, *["0123456789abcdef01234567"] * len(parts)]
+        path = "".join(
+            part + (fills[i] if i < len(parts) - 1 else "") for i, part in enumerate(parts)
+        )
+        paths.append(path.replace("\\", "").replace("?", ""))
+    return paths
