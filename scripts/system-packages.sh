@@ -8,6 +8,8 @@ declare -A SYSTEM_PACKAGES=(
     [openssl]=openssl
     [curl]=curl
     [chromium]=chromium
+    [node]=nodejs
+    [npm]=npm
 )
 
 ensure_system_packages() {

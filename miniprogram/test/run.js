@@ -1,8 +1,10 @@
 // Drives the sample mini-program's pages against a running taskhub.
 //
+//   (cd miniprogram/test && npm ci)   # the `ws` package, for a Node without WebSocket
 //   TASKHUB_URL=http://127.0.0.1:8000 C2S_URL=http://127.0.0.1:9100 \
-//     node --experimental-websocket miniprogram/test/run.js <scenario>
+//     node miniprogram/test/run.js <scenario>
 //
+// Node 18 or later; Node 20 takes --experimental-websocket to use its own WebSocket.
 // C2S_URL is a code2Session server with /dev/login (tests/code2session_server.py).
 // Prints "RESULT <json>" and exits 0 when every check of the scenario held.
 'use strict';
@@ -289,8 +291,12 @@ async function main() {
     process.exit(2);
   }
   if (typeof WebSocket === 'undefined') {
-    console.error('this Node has no WebSocket: run it with --experimental-websocket (Node 20)');
-    process.exit(2);
+    try {
+      require.resolve('ws');
+    } catch {
+      console.error('this Node has no WebSocket: run npm ci in ' + __dirname + ' for `ws`');
+      process.exit(2);
+    }
   }
   const result = await scenario();
   console.log('RESULT ' + JSON.stringify(result));

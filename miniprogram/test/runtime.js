@@ -1,6 +1,7 @@
 // A mini-program runtime for Node: runs the mini-program's own files with a `wx`
 // (or `tt`) object that makes real HTTP calls (Node's fetch) and real WebSocket
-// connections (Node's WebSocket), the way the WeChat and Toutiao clients do:
+// connections (Node's WebSocket, or the `ws` package where Node has none, as
+// Debian's Node 18), the way the WeChat and Toutiao clients do:
 //
 // - wx.request: `success` fires for every HTTP status; `data` goes into the query
 //   string for GET and is serialised by content-type otherwise (JSON by default);
@@ -19,6 +20,18 @@ const path = require('node:path');
 const vm = require('node:vm');
 
 const ROOT = path.resolve(__dirname, '..');
+
+// Node 22 has a WebSocket, Node 20 with --experimental-websocket; older ones use `ws`
+// (npm ci in this folder), whose constructor takes the headers as a third argument.
+function openWebSocket(url, headers, protocols) {
+  if (typeof WebSocket !== 'undefined') {
+    const init = { headers };
+    if (protocols && protocols.length) init.protocols = protocols;
+    return new WebSocket(url, init);
+  }
+  const WS = require('ws');
+  return new WS(url, protocols && protocols.length ? protocols : [], { headers });
+}
 
 const METHODS = {
   wechat: ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'],
@@ -73,9 +86,7 @@ class SocketTask {
       setImmediate(() => this.emitClosed({ code: 1006, reason: 'network unreachable' }, true));
       return;
     }
-    const init = { headers: header };
-    if (protocols && protocols.length) init.protocols = protocols;
-    this.ws = new WebSocket(url, init);
+    this.ws = openWebSocket(url, header, protocols);
     this.ws.addEventListener('open', () => this.emit('open', { header: {} }));
     this.ws.addEventListener('message', (event) => {
       device.received.push(event.data);
