@@ -115,7 +115,7 @@ def _remove_server_block(text: str, containing: str) -> str:
 def live_read_timeout(site_text: str) -> float:
     """proxy_read_timeout in the site's /api/live location, in seconds."""
     match = re.search(
-        r"location /api/live \{[^}]*?proxy_read_timeout (\d+)s;", site_text, flags=re.S
+        r"location (?:= )?/api/live \{[^}]*?proxy_read_timeout (\d+)s;", site_text, flags=re.S
     )
     if not match:
         raise StackError(f"{SITE.name}: no proxy_read_timeout in location /api/live")

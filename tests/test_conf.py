@@ -16,6 +16,7 @@ import pytest
 from conf_files import parse_nginx, parse_unit, parse_yaml_2, unit_values, walk
 
 import config as settings
+from devstack.stack import live_read_timeout
 
 pytestmark = pytest.mark.integration
 
@@ -162,12 +163,17 @@ def test_websocket_upgrade_and_proxy_headers(site):
     assert server.first("proxy_http_version").args == ["1.1"]
     headers = {d.args[0]: d.args[1] for d in server.block if d.name == "proxy_set_header"}
     assert headers["Upgrade"] == "$http_upgrade"
+    # the client's Host, or nginx's when an HTTP/1.0 client sends none (an empty
+    # Host header is left out, and Tornado refuses HTTP/1.1 without one)
+    assert headers["Host"] == "$taskhub_host"
+    host = maps["$taskhub_host"]
+    assert host.args[0] == "$http_host"
+    assert {d.name: d.args for d in host.block} == {"": ["$host"], "default": ["$http_host"]}
     assert headers["Connection"] == "$connection_upgrade"
     assert headers["X-Real-IP"] == "$remote_addr"
     # overwritten with nginx's own view, so a client's own value changes nothing
     assert headers["X-Forwarded-For"] == "$remote_addr"
     assert headers["X-Forwarded-Proto"] == "$scheme"
-    assert "Host" in headers
     # no location sets its own headers, which would drop all of these
     for location in (d for d in server.block if d.name == "location"):
         assert not location.find("proxy_set_header"), location.args
@@ -193,11 +199,26 @@ def test_body_limit_matches_taskhub(site):
 
 def test_live_read_timeout_is_above_the_ping_interval(site):
     server = https_server(site)
-    live = [d for d in server.block if d.name == "location" and d.args == ["/api/live"]]
+    live = [d for d in server.block if d.name == "location" and d.args == ["=", "/api/live"]]
     assert len(live) == 1
     timeout = live[0].first("proxy_read_timeout").args[0]
     assert settings.parse_duration(timeout) > DEFAULTS.live_ping_interval
     assert settings.parse_duration(server.first("proxy_read_timeout").args[0]) > 0
+    assert live_read_timeout(SITE.read_text()) == settings.parse_duration(timeout)
+
+
+def test_live_passes_only_websocket_upgrades_to_taskhub(site):
+    """Tornado answers anything else at /api/live with an HTML 400 of its own."""
+    live = next(
+        d for d in https_server(site).block if d.name == "location" and d.args[-1] == "/api/live"
+    )
+    assert live.first("default_type").args == ["application/json"]
+    check = live.first("if")
+    assert "".join(check.args) == "($http_upgrade!~*^websocket$)"  # Tornado's own test
+    status, body = check.first("return").args
+    assert status == "400"
+    error = json.loads(body.replace("\\n", ""))["error"]
+    assert error["code"] == "bad_request" and error["message"]
 
 
 def test_login_routes_and_only_they_are_rate_limited(site):
@@ -231,22 +252,46 @@ def test_login_routes_and_only_they_are_rate_limited(site):
     assert zone.args[0] == "$binary_remote_addr"  # the connection's address, not a header
 
 
+# Every error status nginx itself answers with in this site: request parsing (400,
+# 494 for headers too large, 414, 501, 505), static files (403, 404, 405, 412, 416),
+# body size, login floods, and the upstream (500, 502, 503, 504).
+NGINX_ERRORS = (400, 403, 404, 405, 412, 413, 414, 416, 429, 494, 500, 501, 502, 503, 504, 505)
+# Errors that can come before nginx has parsed the request line, when the request has
+# no URI: nginx cannot redirect those to a named location ("empty URI in redirect to
+# named location", answered with its HTML 500), so they go to internal URIs.
+REQUEST_LINE_ERRORS = (400, 414, 505)
+
+
 def test_errors_nginx_answers_itself_are_json(site):
     server = https_server(site)
     pages = {}
     for d in server.block:
         if d.name == "error_page":
             *codes, target = d.args
+            overwrite = int(codes.pop()[1:]) if codes[-1].startswith("=") else None
             for code in codes:
-                pages[int(code)] = target
-    for code in (400, 413, 429, 500, 502, 503, 504):
-        assert code in pages, code
-        location = next(d for d in server.block if d.name == "location" and d.args == [pages[code]])
+                assert int(code) not in pages, code
+                pages[int(code)] = (target, overwrite)
+    assert set(NGINX_ERRORS) <= set(pages), sorted(set(NGINX_ERRORS) - set(pages))
+    for code, (target, overwrite) in pages.items():
+        location = next(d for d in server.block if d.name == "location" and d.args[-1] == target)
+        if code in REQUEST_LINE_ERRORS:
+            assert location.args == ["=", target], code
+        if target.startswith("/"):
+            assert location.find("internal"), target  # not a page a client can ask for
+        assert location.first("types").block == []  # no type from the URI's extension
         assert location.first("default_type").args == ["application/json"]
         status, body = location.first("return").args
-        assert int(status) == code
+        # 494 is nginx's own name for a 400, never a status on the wire
+        assert int(status) == (overwrite or code) and int(status) != 494
+        assert overwrite in (None, int(status)), code
         error = json.loads(body.replace("\\n", ""))["error"]
         assert set(error) == {"code", "message"}
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", error["code"]), error
+    # taskhub's own errors reach clients as taskhub wrote them
+    for d in walk(site):
+        if d.name.endswith("_intercept_errors"):
+            assert d.args == ["off"], d
 
 
 def test_https_hsts_and_the_redirect_from_http(site):
@@ -259,6 +304,11 @@ def test_https_hsts_and_the_redirect_from_http(site):
         if d.name == "add_header" and d.args[0] == "Strict-Transport-Security"
     ]
     assert hsts and "max-age=" in hsts[0].args[1] and "always" in hsts[0].args
+    # for browsers without CSP's frame-ancestors, on every answer, once
+    frames = [d for d in server.block if d.name == "add_header" and d.args[0] == "X-Frame-Options"]
+    assert [d.args for d in frames] == [["X-Frame-Options", "DENY", "always"]]
+    hidden = [d.args for d in server.block if d.name == "proxy_hide_header"]
+    assert ["X-Frame-Options"] in hidden
     plain = [s for s in servers(site) if s is not server]
     assert len(plain) == 1
     assert [d.args for d in plain[0].block if d.name == "listen"] == [["80"], ["[::]:80"]]

@@ -5,12 +5,15 @@ errors nginx answers itself, the client address, login floods, and HTTPS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import os
 import ssl
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +27,7 @@ from devstack.stack import TLS
 pytestmark = pytest.mark.integration
 
 STATIC_JS = "// taskhub test asset\n" + "console.log('static file served by nginx');\n" * 80
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +36,7 @@ def stack(tmp_path_factory, mongodb_uri):
     static = tmp / "static"
     static.mkdir()
     (static / "app.js").write_text(STATIC_JS)
+    (static / "board.js").write_bytes((ROOT / "static" / "board.js").read_bytes())
     with running_stack(tmp, mongodb_uri, processes=2, static_dir=static) as s:
         yield s
 
@@ -133,6 +138,139 @@ async def test_malformed_requests_get_nginxs_json_400(stack):
     assert head.startswith(b"HTTP/1.1 400")
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["error"]["code"] == "bad_request"
+
+
+async def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, list[str]], bytes]:
+    """Sends ``request`` byte for byte, as httpx cannot, on a connection of its own,
+    and reads until nginx closes it: the status, the headers (lowercase names) and
+    the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert b"<html" not in raw.lower(), raw[:500]
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    if "content-length" in headers:
+        body = body[: int(headers["content-length"][0])]
+    return int(status_line.split()[1]), headers, body
+
+
+def http11(request_line: str, *headers: str, body: bytes = b"") -> bytes:
+    return (
+        "\r\n".join(
+            [request_line, "Host: taskhub.test", *headers, "Connection: close", "", ""]
+        ).encode()
+        + body
+    )
+
+
+ERROR_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    412: "precondition_failed",
+    414: "uri_too_long",
+    416: "range_not_satisfiable",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
+LOGIN = "Authorization: LOGIN"  # replaced by a real user's bearer token
+
+# Requests that get an error, each with the status it must get, all answered in JSON.
+ERRORS = {
+    # methods: nginx refuses TRACE and CONNECT itself, and any method on a static file
+    # but GET and HEAD; taskhub refuses the others, in its own JSON
+    "TRACE": (http11("TRACE / HTTP/1.1"), 405),
+    "CONNECT as curl -X sends it": (http11("CONNECT / HTTP/1.1"), 405),
+    # an HTTP server that is not a proxy cannot parse an authority-form request line
+    "CONNECT host:port": (http11("CONNECT taskhub.test:443 HTTP/1.1"), 400),
+    "FOO to a static file": (http11("FOO /static/board.js HTTP/1.1"), 405),
+    "FOO to taskhub": (http11("FOO / HTTP/1.1"), 405),
+    "POST to a static file": (
+        http11("POST /static/board.js HTTP/1.1", "Content-Length: 2", body=b"{}"),
+        405,
+    ),
+    # static misses
+    "missing static file": (http11("GET /static/missing.js HTTP/1.1"), 404),
+    "static directory": (http11("GET /static/ HTTP/1.1"), 403),
+    "nginx's internal error pages": (http11("GET /_taskhub_errors/bad_request HTTP/1.1"), 404),
+    "stale If-Unmodified-Since": (
+        http11(
+            "GET /static/board.js HTTP/1.1", "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT"
+        ),
+        412,
+    ),
+    "range past the end": (
+        http11("GET /static/board.js HTTP/1.1", "Range: bytes=99999999-"),
+        416,
+    ),
+    # /api/live takes WebSocket upgrades only; a logged-in plain GET reached Tornado's 400
+    "plain GET of /api/live": (http11("GET /api/live HTTP/1.1", LOGIN), 400),
+    # request lines nginx cannot parse: no URI, so no named location could answer
+    "path above the root": (http11("GET /../../etc/passwd HTTP/1.1"), 400),
+    "bad percent-encoding": (http11("GET /api/%zz HTTP/1.1"), 400),
+    "TLS ClientHello on the HTTP port": (
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(32),
+        400,
+    ),
+    "request line too long": (http11("GET /" + "a" * 10000 + " HTTP/1.1"), 414),
+    "HTTP/2.0 in plain text": (http11("GET / HTTP/2.0"), 505),
+    "unknown Transfer-Encoding": (
+        http11("POST /api/tasks HTTP/1.1", "Transfer-Encoding: gzip, chunked"),
+        501,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+async def test_every_error_through_nginx_is_json_with_its_status(stack, client, case):
+    request, expected = ERRORS[case]
+    if LOGIN.encode() in request:
+        _, auth = await register_and_login(client)
+        login = f"Authorization: {auth['Authorization']}".encode()
+        request = request.replace(LOGIN.encode(), login)
+    status, headers, body = await raw_exchange(stack.config.port, request)
+    assert status == expected, (status, body)
+    assert [v.split(";")[0] for v in headers["content-type"]] == ["application/json"], headers
+    error = json.loads(body)["error"]
+    assert error["code"] == ERROR_CODES[expected], error
+    assert isinstance(error["message"], str) and error["message"], error
+
+
+async def test_taskhubs_own_errors_pass_through_nginx_unchanged(stack):
+    """nginx answers its own errors only: taskhub's bodies reach clients as they are."""
+    login = http11("GET /api/me HTTP/1.1")
+    unknown = http11("GET /api/no-such-route HTTP/1.1")
+    method = http11("DELETE / HTTP/1.1")
+    for request in (login, unknown, method):
+        direct = await raw_exchange(stack.ports[0], request)
+        through = await raw_exchange(stack.config.port, request)
+        assert direct[0] >= 400
+        assert through[0] == direct[0] and through[2] == direct[2], (direct, through)
+
+
+async def test_an_http10_request_without_host_reaches_taskhub(stack):
+    status, _, body = await raw_exchange(stack.config.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert status == 200 and json.loads(body)["status"] == "ok", (status, body)
+
+
+async def test_pages_and_static_files_may_not_be_framed(client):
+    for path in ("/", "/static/app.js"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers.get_list("X-Frame-Options") == ["DENY"], path
+    assert "frame-ancestors 'none'" in (await client.get("/")).headers["Content-Security-Policy"]
 
 
 async def flood(
