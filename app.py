@@ -1,8 +1,10 @@
 """taskhub: ``make_app()`` builds the Tornado application; ``main()`` runs one process.
 
 main() runs in small steps: read the settings, set up logging, prepare the data
-directory and cookie secret, open the database (starting the embedded one when no
-MongoDB is configured), serve, and on SIGTERM or Ctrl-C drain and stop.
+directory and cookie secret, check the port is free, open the database (starting the
+embedded one when no MongoDB is configured: then the data directory is locked for this
+process, and the database is started again if it exits), serve, and on SIGTERM, SIGHUP
+or Ctrl-C drain and stop.
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ from handlers import auth, classic, health, live, miniprogram, pages, scores, ta
 from handlers.base import NotFoundHandler, PayloadTooLargeHandler, Route
 from server.access_log import log_request
 from server.body_limit import BodyLimit, hard_cap
-from server.data_dir import load_cookie_secret, prepare_data_dir
+from server.data_dir import (
+    DatabaseFilesLock,
+    DataDirLocked,
+    load_cookie_secret,
+    lock_database_files,
+    prepare_data_dir,
+)
 from server.drain import DrainingHTTPServer
 from server.embedded_db import EmbeddedMongo, EmbeddedUnavailable
+from server.ports import PortBusy, check_port_free
 from store import ChangeStreamsUnsupported, Store, open_store
+from store.database import DatabaseUnreachable
 
 log = logging.getLogger("taskhub")
 
@@ -109,25 +119,50 @@ def setup_logging(config: settings.Config) -> None:
     logging.getLogger("pymongo").setLevel(logging.INFO)
 
 
+def lock_data_dir(config: settings.Config, data_dir: Path) -> DatabaseFilesLock | None:
+    """Whoever runs the embedded database locks its files, for the life of the process
+    (and of the database, which inherits the lock): a second taskhub on the same data
+    directory is refused at once. Processes given a MongoDB URI take no lock."""
+    if config.mongodb_uri is not None:
+        return None
+    try:
+        return lock_database_files(data_dir)
+    except DataDirLocked as e:
+        raise StartupError(str(e)) from e
+
+
+def check_port(config: settings.Config) -> None:
+    """Before the database starts: a busy port is named at once."""
+    try:
+        check_port_free(config.address, config.port)
+    except PortBusy as e:
+        raise StartupError(f"{e}: stop what listens there, or choose another --port") from e
+
+
 async def open_database(
-    config: settings.Config, data_dir: Path
+    config: settings.Config, data_dir: Path, lock: DatabaseFilesLock | None = None
 ) -> tuple[Store, EmbeddedMongo | None]:
     embedded = None
     uri = config.mongodb_uri
     if uri is None:
-        embedded = EmbeddedMongo(data_dir)
+        embedded = EmbeddedMongo(data_dir, keep_fds=[lock.fileno()] if lock else [])
         try:
             uri = await embedded.start(timeout=config.startup_timeout)
         except EmbeddedUnavailable as e:
             raise StartupError(str(e)) from e
     try:
-        store = await open_store(uri, config.database, config.startup_timeout)
+        store = await open_store(
+            uri, config.database, config.startup_timeout, operation_timeout=config.db_timeout
+        )
     except Exception as e:
         if embedded:
             await embedded.stop()
-        raise StartupError(
-            f"cannot reach the database within {config.startup_timeout:g}s: {e}"
-        ) from e
+        if isinstance(e, DatabaseUnreachable):
+            within = f" within {config.startup_timeout:g}s" if e.timed_out else ""
+            message = f"cannot reach the database at {e.hosts}{within}: {e.reason}"
+        else:
+            message = f"cannot use the database: {str(e).split(', full error:')[0]}"
+        raise StartupError(message) from e
     return store, embedded
 
 
@@ -156,19 +191,43 @@ async def run_shutdown_hooks(app: Application) -> None:
 
 
 def stop_signals() -> asyncio.Event:
-    """An event set by SIGTERM (systemd) or SIGINT (Ctrl-C)."""
+    """An event set by SIGTERM (systemd), SIGINT (Ctrl-C) or SIGHUP (its terminal
+    closed): each stops the process in order, the embedded database last."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     return stop
 
 
-async def serve(config: settings.Config) -> None:
+def supervise_database(
+    embedded: EmbeddedMongo | None, config: settings.Config, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """Starts the embedded database again whenever it exits; once it keeps exiting,
+    stops taskhub (exit status 1) rather than answer 503 for ever."""
+    if embedded is None:
+        return None
+    task = asyncio.create_task(embedded.supervise(config.startup_timeout))
+
+    def given_up(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stopping: %s", task.exception())
+            stop.set()
+
+    task.add_done_callback(given_up)
+    return task
+
+
+async def serve(config: settings.Config) -> int:
+    """Runs one process until a stop signal; its exit status."""
     data_dir = prepare_data_dir(config)
     config = config.replace(cookie_secret=load_cookie_secret(config, data_dir))
     stop = stop_signals()
-    store, embedded = await open_database(config, data_dir)
+    lock = lock_data_dir(config, data_dir)
+    check_port(config)
+    store, embedded = await open_database(config, data_dir, lock)
+    supervisor = supervise_database(embedded, config, stop)
+    await store.start_purging()  # expired documents, where no TTL index removes them
     try:
         app = make_app(config, services.build(config, store))
         await start_live(app)
@@ -186,24 +245,31 @@ async def serve(config: settings.Config) -> None:
         await run_shutdown_hooks(app)
         await server.drain(config.drain_timeout)
     finally:
+        if supervisor is not None:
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+        await store.stop_purging()
         await store.close()
         if embedded:
             await embedded.stop()
+        if lock:
+            lock.release()
     log.info("stopped")
+    lost = supervisor is not None and not supervisor.cancelled() and supervisor.exception()
+    return 1 if lost else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = settings.load(argv)
         setup_logging(config)
-        asyncio.run(serve(config))
+        return asyncio.run(serve(config))
     except settings.ConfigError as e:
         print(f"taskhub: bad setting: {e}", file=sys.stderr)
         return 2
     except StartupError as e:
         log.error("cannot start: %s", e)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

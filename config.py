@@ -39,10 +39,9 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_port(raw: str) -> int:
-    port = int(raw)
-    if not 1 <= port <= 65535:
-        raise ValueError("expected a port number from 1 to 65535")
-    return port
+    if not re.fullmatch(r"\s*[0-9]+\s*", raw) or not 1 <= int(raw) <= 65535:
+        raise ValueError("must be a whole number from 1 to 65535")
+    return int(raw)
 
 
 def parse_address(raw: str) -> str:
@@ -86,6 +85,24 @@ def parse_origins(raw: str) -> tuple[str, ...]:
         if not re.fullmatch(r"https?://[^/\s]+", origin):
             raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
     return origins
+
+
+def parse_db_timeout(raw: str) -> float:
+    seconds = parse_duration(raw)
+    if seconds < 2:
+        # a change stream's getMore waits up to a second for news, within this bound
+        raise ValueError("expected 2 seconds or more")
+    return seconds
+
+
+REGISTRATION_MODES = ("open", "closed", "invite")
+
+
+def parse_registration(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in REGISTRATION_MODES:
+        raise ValueError("expected open, closed or invite")
+    return mode
 
 
 def parse_log_level(raw: str) -> str:
@@ -160,6 +177,11 @@ class Config:
     startup_timeout: float = setting(
         "20", parse_duration, "how long to wait for the database at start-up before giving up"
     )
+    db_timeout: float = setting(
+        "5",
+        parse_db_timeout,
+        "longest a request waits on the database, retries included; then it answers 503",
+    )
     # security
     cookie_secret: str | None = setting(
         None,
@@ -186,6 +208,26 @@ class Config:
     )
     password_hash_lanes: int = setting(
         "4", positive_int, "argon2id parallelism (lanes) of password hashes"
+    )
+    password_checks: int = setting(
+        "2",
+        positive_int,
+        "password verifications run at once (each takes a core); more wait, up to 16 each",
+    )
+    password_checks_per_minute: int = setting(
+        "30",
+        positive_int,
+        "password verifications one client address may ask of a process in a minute",
+    )
+    registration: str = setting(
+        "open",
+        parse_registration,
+        "who may create accounts: open, closed, or invite (one-time codes: taskhub invite create)",
+    )
+    # limits
+    max_tasks_per_user: int = setting("10000", positive_int, "most tasks one user may hold")
+    max_scores_per_day: int = setting(
+        "1000", positive_int, "most scoring-form submissions per user (or address) in a day"
     )
     log_level: str = setting("info", parse_log_level, "debug, info, warning or error")
     # live updates
@@ -236,6 +278,12 @@ def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
         description="taskhub: tasks, login and live updates over HTTP and WebSocket.",
         epilog=f"Every flag can also be set by an environment variable: {ENV_PREFIX}<NAME>.",
     )
+    add_settings(parser)
+    return parser
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """Every setting as a flag of ``parser`` (the taskhub command's subcommands too)."""
     for setting in SETTINGS:
         default = "unset" if setting.default is None else setting.default
         kwargs: dict[str, Any] = {
@@ -247,7 +295,6 @@ def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
         if setting.parse is parse_bool:
             kwargs.update(nargs="?", const="true", metavar="BOOL")
         parser.add_argument(setting.flag, **kwargs)
-    return parser
 
 
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -255,8 +302,13 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     argparse exits with status 2 on an unknown flag; a bad value raises ConfigError.
     """
+    return resolve(vars(build_parser().parse_args(argv)), environ)
+
+
+def resolve(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """The settings from parsed ``flags`` (None where not given), then ``environ``,
+    then the defaults; ConfigError naming the first bad value."""
     environ = os.environ if environ is None else environ
-    flags = vars(build_parser().parse_args(argv))
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         if flags[setting.name] is not None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import config as settings
 from app import setup_logging
+from server.embedded_db import RestartBudget
 
 from .stack import RESTART_INTERVAL, RESTART_LIMIT, Stack, StackError, log
 
@@ -71,14 +72,14 @@ def run(config: settings.Config, processes: int, argv: Sequence[str]) -> int:
     )
     status = 0
     restarts: deque[float] = deque()
+    database = DatabaseKeeper(stack)
     try:
         while not stopping.wait(0.5):
             if stack.nginx is None or stack.nginx.poll() is not None:
                 log.error("nginx exited; stopping the stack")
                 status = 1
                 break
-            if stack.database is not None and stack.database.poll() is not None:
-                log.error("the embedded database exited; stopping the stack")
+            if not database.keep_running():
                 status = 1
                 break
             for index, process in enumerate(stack.processes):
@@ -104,6 +105,50 @@ def run(config: settings.Config, processes: int, argv: Sequence[str]) -> int:
         log.info("stopping the stack")
         stack.stop()
     return status
+
+
+class DatabaseKeeper:
+    """Starts the stack's embedded database again when it exits, on the same port and
+    files, after a growing delay (5 tries over ~30 s): the processes and nginx keep
+    running meanwhile, answering 503, and resume by themselves."""
+
+    def __init__(self, stack: Stack, budget: RestartBudget | None = None):
+        self.stack = stack
+        self.budget = budget or RestartBudget()
+        self.up_since = time.monotonic()
+        self.retry_at: float | None = None
+
+    def keep_running(self) -> bool:
+        """Called every tick; False once the database keeps exiting (stop the stack)."""
+        process = self.stack.database
+        if process is None or process.poll() is None:
+            return True
+        now = time.monotonic()
+        if self.retry_at is None:
+            delay = self.budget.next_delay(now - self.up_since)
+            if delay is None:
+                log.error(
+                    "the embedded database keeps exiting (%d restarts failed); stopping the "
+                    "stack; see %s",
+                    len(self.budget.delays),
+                    self.stack.embedded.log_path if self.stack.embedded else "its log",
+                )
+                return False
+            log.error(
+                "the embedded database exited (status %s); starting it again in %gs",
+                process.returncode,
+                delay,
+            )
+            self.retry_at = now + delay
+        if now < self.retry_at:
+            return True
+        self.retry_at = None
+        try:
+            self.stack.restart_database()
+        except StackError as e:
+            log.error("restarting the embedded database failed: %s", e)
+        self.up_since = time.monotonic()
+        return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,13 +5,16 @@ One database (the embedded server, or the configured MongoDB), N taskhub process
 127.0.0.1 at the ports after --port, and nginx on --port running conf/nginx/taskhub.conf:
 the shipped site, rendered for these ports and paths under a temporary prefix, so no
 root is needed for ports from 1024 up. Ctrl-C stops nginx, then the processes
-(each drains), then the database.
+(each drains), then the database. Every port is checked free before anything starts;
+the embedded database's data directory is locked as taskhub itself locks it, and the
+database dies with the stack (its parent-death signal).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.client
 import logging
 import os
 import pwd
@@ -23,16 +26,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import config as settings
-from server.data_dir import load_cookie_secret, prepare_data_dir
+from server.data_dir import (
+    DatabaseFilesLock,
+    DataDirLocked,
+    load_cookie_secret,
+    lock_database_files,
+    prepare_data_dir,
+)
 from server.embedded_db import EmbeddedMongo
+from server.ports import PortBusy, check_port_free
 from store import make_client, wait_until_reachable
 
 log = logging.getLogger("taskhub.stack")
@@ -254,11 +262,16 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def _healthy(port: int) -> bool:
+    # http.client rather than urlopen: a connection the process drops mid-answer (it
+    # is stopping) is closed here too, not left to the garbage collector
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except (http.client.HTTPException, OSError):
         return False
+    finally:
+        connection.close()
 
 
 def _stop(process: subprocess.Popen, sig: int, timeout: float) -> int:
@@ -284,11 +297,24 @@ async def _ping_database(uri: str, timeout: float) -> None:
         await client.close()
 
 
-def _wait_for_database(uri: str, timeout: float) -> None:
-    """Blocks until the database answers; works whether or not this thread runs an
-    event loop (a test's, say), as the check gets a loop of its own in a thread."""
+def _wait_for_database(uri: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Blocks until the database answers; raises StackError at once when ``process``
+    (the server) exits meanwhile. Works whether or not this thread runs an event loop
+    (a test's, say), as each check gets a loop of its own in a thread."""
+    deadline = time.monotonic() + timeout
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _ping_database(uri, timeout)).result()
+        while True:
+            wait = max(min(1.0, deadline - time.monotonic()), 0.0)
+            try:
+                pool.submit(asyncio.run, _ping_database(uri, wait)).result()
+                return
+            except Exception:
+                if process is not None and process.poll() is not None:
+                    raise StackError(
+                        f"the embedded database exited with status {process.returncode}"
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise
 
 
 class Stack:
@@ -324,6 +350,8 @@ class Stack:
         self.processes: list[subprocess.Popen | None] = [None] * processes
         self.nginx: subprocess.Popen | None = None
         self.database: subprocess.Popen | None = None
+        self.embedded: EmbeddedMongo | None = None
+        self.lock: DatabaseFilesLock | None = None
         self.mongodb_uri: str | None = config.mongodb_uri
         self.cookie_secret: str | None = None
 
@@ -343,8 +371,11 @@ class Stack:
 
     def start(self) -> Stack:
         try:
-            # first: a site that cannot work stops us before anything runs
+            # first: a site that cannot work, a data directory in use or a busy port
+            # stops us before anything runs
             nginx_command = self._render_nginx()
+            self._lock_data_dir()
+            self.check_ports()
             self._start_database()
             for index in range(len(self.ports)):
                 self.start_process(index)
@@ -366,8 +397,10 @@ class Stack:
         return open(self.log_dir / f"{name}.log", "ab")
 
     def _spawn(
-        self, argv: list[str], name: str, env: dict[str, str] | None = None
+        self, argv: list[str], name: str, env: dict[str, str] | None = None, **options: Any
     ) -> subprocess.Popen:
+        # Its own session: Ctrl-C reaches only the stack, which stops all in order.
+        options.setdefault("start_new_session", True)
         out = self._output(name)
         try:
             return subprocess.Popen(
@@ -377,8 +410,7 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=None if out is None else subprocess.STDOUT,
-                # Its own session: Ctrl-C reaches only the stack, which stops all in order.
-                start_new_session=True,
+                **options,
             )
         finally:
             if out is not None and not isinstance(out, int):  # a log file, not DEVNULL
@@ -392,22 +424,74 @@ class Stack:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def _lock_data_dir(self) -> None:
+        """As taskhub does when it runs the embedded database: one per data directory.
+        The processes, given the database's URI, take no lock."""
+        if self.mongodb_uri:
+            return
+        data_dir = prepare_data_dir(self.config.replace(data_dir=str(self.data_dir)))
+        try:
+            self.lock = lock_database_files(data_dir)
+        except DataDirLocked as e:
+            raise StackError(str(e)) from e
+
+    def check_ports(self) -> None:
+        """Every port the stack will listen on is free, or StackError names the busy one."""
+        wanted = [(self.config.address, self.config.port, "nginx")]
+        if self.tls:
+            wanted.append((self.config.address, self.tls.redirect_port, "nginx's redirect"))
+        count = len(self.ports)
+        wanted += [
+            ("127.0.0.1", port, f"taskhub process {i} of {count}")
+            for i, port in enumerate(self.ports, 1)
+        ]
+        for address, port, what in wanted:
+            try:
+                check_port_free(address, port, what)
+            except PortBusy as e:
+                raise StackError(
+                    f"{e}: stop what listens there, or choose another --port (the stack "
+                    f"uses {self.config.port} for nginx and the {count} after it)"
+                ) from e
+
     def _start_database(self) -> None:
         data_dir = prepare_data_dir(self.config.replace(data_dir=str(self.data_dir)))
         self.cookie_secret = load_cookie_secret(self.config, data_dir)
         if self.mongodb_uri:
             return
-        embedded = EmbeddedMongo(data_dir)
-        self.database = self._spawn(embedded.command(), "embedded-db")
+        self.embedded = EmbeddedMongo(data_dir, keep_fds=[self.lock.fileno()] if self.lock else [])
+        self._run_database()
+        self.mongodb_uri = self.embedded.uri
+        log.info("embedded database on %s, files in %s", self.embedded.uri, data_dir)
+
+    def _run_database(self) -> None:
+        """Starts the embedded server (from the main thread: it dies with this process)
+        and waits until it answers."""
+        embedded = self.embedded
+        assert embedded is not None
+        timeout = self.config.startup_timeout
         try:
-            _wait_for_database(embedded.uri, self.config.startup_timeout)
+            check_port_free("127.0.0.1", embedded.port, "the embedded database")
+        except PortBusy as e:
+            raise StackError(str(e)) from e
+        self.database = self._spawn(embedded.command(), "embedded-db", **embedded.spawn_options())
+        try:
+            _wait_for_database(embedded.uri, timeout, self.database)
+        except StackError as e:
+            raise StackError(f"{e}; see {embedded.log_path}") from e
         except Exception as e:
+            _stop(self.database, signal.SIGTERM, 10)
             raise StackError(
-                f"the embedded database did not answer within {self.config.startup_timeout:g}s; "
-                f"see {data_dir / 'embedded-db.log'}"
+                f"the embedded database did not answer within {timeout:g}s; see {embedded.log_path}"
             ) from e
-        self.mongodb_uri = embedded.uri
-        log.info("embedded database on %s, files in %s", embedded.uri, data_dir)
+
+    def restart_database(self) -> None:
+        """Starts the embedded database again after it exited: the same port and files,
+        so that the processes' clients reconnect by themselves."""
+        if self.embedded is None:
+            raise StackError("the stack runs no embedded database")
+        self._run_database()
+        log.warning("the embedded database is back on %s", self.embedded.uri)
 
     def process_name(self, index: int) -> str:
         return f"taskhub-{self.ports[index]}"
@@ -551,5 +635,8 @@ class Stack:
         if self.database is not None:
             _stop(self.database, signal.SIGTERM, 10)
             self.database = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
         if self.own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -8,7 +8,7 @@ from typing import Any
 from services.errors import InvalidInput
 
 from .base import LOGIN_COOKIE, APIError, APIHandler, Route, authenticated, user_json
-from .params import text
+from .params import optional_text, text
 from .todo_backend import current_todos_url
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -32,11 +32,16 @@ def new_password(fields: dict[str, Any]) -> str:
 
 
 class RegisterHandler(APIHandler):
+    """``POST /api/users`` with ``username``, ``password`` and, where registration is by
+    invitation, ``invite``."""
+
     uses_login = False
+    starts_login = True
 
     async def post(self) -> None:
         fields = self.body_fields()
-        user = await self.accounts.register(new_username(fields), new_password(fields))
+        invite = optional_text(fields, "invite", max_length=100, strip=True)
+        user = await self.accounts.register(new_username(fields), new_password(fields), invite)
         self.set_header("Location", self.reverse_url("me"))
         self.write_json({"user": user_json(user)}, status=201)
 
@@ -45,6 +50,7 @@ class LoginHandler(APIHandler):
     """``POST /api/login`` with ``username`` and ``password``, as JSON or a form."""
 
     uses_login = False
+    starts_login = True
     password_names: tuple[str, ...] = ("password",)
 
     def credentials(self, fields: dict[str, Any]) -> tuple[str, str]:
@@ -59,7 +65,8 @@ class LoginHandler(APIHandler):
         await self.log_in_with(*self.credentials(self.body_fields()))
 
     async def log_in_with(self, username: str, password: str) -> None:
-        await self.log_in(await self.accounts.check_password(username, password))
+        address = self.request.remote_ip or ""
+        await self.log_in(await self.accounts.check_password(username, password, address))
 
 
 class ClassicLoginHandler(LoginHandler):

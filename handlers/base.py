@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 from tornado.web import HTTPError, RequestHandler
 
@@ -26,11 +27,13 @@ from services import Services
 from services.accounts import Accounts, Login
 from services.encoding import dumps
 from services.errors import (
+    Busy,
     Conflict,
     DomainError,
     Forbidden,
     InvalidInput,
     KeyReused,
+    LimitReached,
     NotAuthenticated,
     NotConfigured,
     NotFound,
@@ -64,6 +67,7 @@ _ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "unprocessable",
+    426: "upgrade_required",
     429: "too_many_requests",
     500: "internal_error",
     501: "not_implemented",
@@ -86,7 +90,9 @@ STATUSES: dict[type[DomainError], int] = {
     Conflict: 409,
     StaleVersion: 412,
     KeyReused: 422,
+    LimitReached: 403,
     TooManyRequests: 429,
+    Busy: 503,
     NotConfigured: 501,
     UpstreamUnavailable: 502,
 }
@@ -136,11 +142,12 @@ def api_error(error: DomainError) -> APIError:
     headers: dict[str, str] = {}
     if isinstance(error, NotAuthenticated):
         headers.update(BEARER_CHALLENGE)
-    if isinstance(error, (TooManyRequests, UpstreamUnavailable)) and error.retry_after:
+    if isinstance(error, (TooManyRequests, UpstreamUnavailable, Busy)) and error.retry_after:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, StaleVersion):
         headers["ETag"] = f'"{error.current["version"]}"'
-    return APIError(status, error.message, field=error.field, headers=headers)
+    code = "limit_reached" if isinstance(error, LimitReached) else None
+    return APIError(status, error.message, code=code, field=error.field, headers=headers)
 
 
 class BaseHandler(RequestHandler):
@@ -258,11 +265,42 @@ class APIHandler(BaseHandler):
         value = self.get_signed_cookie(LOGIN_COOKIE)
         return value.decode() if value else None
 
+    # Routes that log in, and so set the login cookie: a page of another site must not
+    # sign the browser into an account of its choosing (login CSRF).
+    starts_login = False
+
     async def prepare(self) -> None:
+        if self.starts_login and self.request.method == "POST":
+            self.refuse_foreign_login()
         # get_current_user cannot await, so the login is loaded here.
         token = self.login_token() if self.uses_login else None
         if token:
             self.current_user = await self.accounts.authenticate(token)
+
+    def refused_origin(self) -> str | None:
+        """A browser's Origin when it is neither ours nor configured, else None.
+        Clients without an Origin (mini-programs, servers) are not browsers."""
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return None
+        if self.request.headers.get("Sec-Fetch-Site") in ("same-origin", "none"):
+            return None
+        if urlsplit(origin).netloc.lower() == self.request.host.lower():
+            return None
+        return None if self.origin_allowed(origin) else origin
+
+    def refuse_foreign_login(self) -> None:
+        """403 for a login sent by a page of another origin, unless it carries our
+        XSRF token; mini-programs and token clients send no Origin and pass."""
+        refused = self.refused_origin()
+        if refused is None:
+            return
+        try:
+            super().check_xsrf_cookie()
+        except HTTPError:
+            raise APIError(
+                403, f"pages from {refused} may not log in here", code="forbidden"
+            ) from None
 
     @property
     def login(self) -> Login:

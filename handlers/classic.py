@@ -48,7 +48,7 @@ class ClassicHandler(TaskHandler):
         if credentials is not None:
             # 401 and 429 here go out without a Basic challenge, so that a browser
             # never opens its own login dialog over the page
-            user = await self.accounts.check_password(*credentials)
+            user = await self.accounts.check_basic(*credentials, self.request.remote_ip or "")
             # a login for this request alone: nothing is stored, nothing to revoke
             self.current_user = Login(
                 digest="",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado.websocket import WebSocketHandler
 
@@ -79,17 +78,21 @@ class LiveSocket(APIHandler, WebSocketHandler):
                 "in this process already; close one first",
             )
 
-    def refused_origin(self) -> str | None:
-        """A browser's Origin when it is neither ours nor configured, else None.
-        Clients without an Origin (mini-programs, servers) are not browsers."""
-        origin = self.request.headers.get("Origin")
-        if origin is None:
-            return None
-        if self.request.headers.get("Sec-Fetch-Site") in ("same-origin", "none"):
-            return None
-        if urlsplit(origin).netloc.lower() == self.request.host.lower():
-            return None
-        return None if self.origin_allowed(origin) else origin
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        self.check_upgrade()
+        await super().get(*args, **kwargs)
+
+    def check_upgrade(self) -> None:
+        """A JSON refusal for requests that are no WebSocket upgrade, where Tornado
+        would answer in plain text."""
+        headers = self.request.headers
+        connection = {s.strip().lower() for s in headers.get("Connection", "").split(",")}
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
+            raise APIError(400, "/api/live takes only WebSocket upgrades")
+        if not headers.get("Sec-WebSocket-Key"):
+            raise APIError(400, "a WebSocket upgrade needs Sec-WebSocket-Key")
+        if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
+            raise APIError(426, "use WebSocket version 13", headers={"Sec-WebSocket-Version": "13"})
 
     def check_origin(self, origin: str) -> bool:
         # Tornado asks this for apparently cross-origin upgrades after prepare(),
@@ -121,7 +124,15 @@ class LiveSocket(APIHandler, WebSocketHandler):
             return
         await self.subscriber.catch_up(self.since)
 
-    def on_message(self, message: str | bytes) -> None:
+    async def on_message(self, message: str | bytes) -> None:
+        """Answers one client message, then waits until the answer has left: Tornado
+        reads the client's next message only after that, so a client that sends a
+        burst of pings is answered at its own pace, never cut off for it."""
+        assert self.subscriber is not None
+        self.answer(message)
+        await self.subscriber.drained()
+
+    def answer(self, message: str | bytes) -> None:
         assert self.subscriber is not None
         if isinstance(message, bytes):
             self.subscriber.send(error_message("send text: JSON, or plain text"))

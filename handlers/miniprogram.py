@@ -39,6 +39,7 @@ class MiniProgramLoginHandler(APIHandler):
     """
 
     uses_login = False
+    starts_login = True
     platform = ""
 
     async def post(self) -> None:

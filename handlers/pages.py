@@ -31,7 +31,12 @@ class BoardPage(APIHandler):
             "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'; form-action 'self'",
         )
-        self.render("board.html", live=self.config.live, signed_in=self.current_user is not None)
+        self.render(
+            "board.html",
+            live=self.config.live,
+            signed_in=self.current_user is not None,
+            registration=self.config.registration,
+        )
 
 
 class StaticFiles(StaticFileHandler):

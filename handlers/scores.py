@@ -111,7 +111,7 @@ class ScoreHandler(APIHandler):
         grades = [grade(fields, name) for name in GRADE_FIELDS]
         texts = [comment(fields, name) for name in TEXT_FIELDS]
         user_id = self.current_user.user_id if self.current_user else None
-        await self.scores.submit(number, grades, texts, user_id)
+        await self.scores.submit(number, grades, texts, user_id, self.request.remote_ip or "")
         self.write_json(SUBMITTED)
 
 

@@ -39,11 +39,18 @@ def passwords_for(config: Config) -> Passwords:
         memory_kib=config.password_hash_memory,
         iterations=config.password_hash_iterations,
         lanes=config.password_hash_lanes,
+        threads=config.password_checks,
     )
 
 
 def build(config: Config, store: Store, passwords: Passwords | None = None) -> Services:
-    accounts = Accounts(store, passwords or passwords_for(config), token_ttl=config.token_ttl)
+    accounts = Accounts(
+        store,
+        passwords or passwords_for(config),
+        token_ttl=config.token_ttl,
+        registration=config.registration,
+        checks_per_minute=config.password_checks_per_minute,
+    )
     apps = {
         "wechat": PlatformApp(config.wechat_appid, config.wechat_secret, config.wechat_api_base),
         "toutiao": PlatformApp(
@@ -53,8 +60,8 @@ def build(config: Config, store: Store, passwords: Passwords | None = None) -> S
     return Services(
         store=store,
         accounts=accounts,
-        tasks=Tasks(store),
-        scores=Scores(store),
+        tasks=Tasks(store, max_per_user=config.max_tasks_per_user),
+        scores=Scores(store, max_per_day=config.max_scores_per_day),
         miniprogram=MiniProgramLogin(accounts, apps),
         live=Hub(store, max_sockets_per_user=config.live_max_sockets) if config.live else None,
     )

@@ -6,19 +6,33 @@ A *login* is what a token stands for (store.Login): who is logged in, until when
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import secrets
 from datetime import UTC, datetime
 
 from store import Conflict as StoreConflict
 from store import Login, Store, User
+from store.invites import Invite
 from store.users import username_key
 
-from .errors import Conflict, NotAuthenticated, TooManyRequests
+from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
 from .passwords import Passwords
+from .rate_limit import ExpiringCache, RateLimit
 
 __all__ = ["Accounts", "Login", "User", "seconds_until"]
 
-MAX_LOGIN_FAILURES = 5  # within the store's window (15 minutes), per account
+# Failed logins within the store's window (15 minutes): from one client address, the
+# address is locked out of that account; from everywhere together, the account is
+# locked for all (distributed guessing). The owner logging in from elsewhere is not
+# held up by a stranger's five wrong guesses.
+MAX_FAILURES_PER_ADDRESS = 5
+MAX_FAILURES_PER_ACCOUNT = 100
+
+# A classic client sends its password with every request (HTTP Basic): a success is
+# remembered this long, so that it does not pay for argon2 each time.
+BASIC_CACHE_SECONDS = 60
 
 
 def seconds_until(moment: datetime) -> int:
@@ -27,19 +41,48 @@ def seconds_until(moment: datetime) -> int:
 
 
 class Accounts:
-    def __init__(self, store: Store, passwords: Passwords, *, token_ttl: float):
+    def __init__(
+        self,
+        store: Store,
+        passwords: Passwords,
+        *,
+        token_ttl: float,
+        registration: str = "open",
+        checks_per_minute: int = 30,
+    ):
         self.store = store
         self.passwords = passwords
         self.token_ttl = token_ttl
+        self.registration = registration
+        self.checks = RateLimit(checks_per_minute, 60)
+        self.basic_logins: ExpiringCache[User] = ExpiringCache(BASIC_CACHE_SECONDS)
+        self._basic_key = secrets.token_bytes(32)  # this process's, never stored
 
     # --- accounts ---
 
-    async def register(self, username: str, password: str) -> User:
-        """A new account; Conflict when the name (in any case) is taken."""
-        password_hash = await self.passwords.hash(password)
+    async def register(self, username: str, password: str, invite: str | None = None) -> User:
+        """A new account, as the ``registration`` setting allows: Forbidden when it is
+        closed; with ``invite``, only for a code an operator made. Conflict when the
+        name (in any case) is taken."""
+        if self.registration == "closed":
+            raise Forbidden(
+                "registration is closed on this server; ask its operator for an account"
+            )
+        redeemed = None
+        if self.registration == "invite":
+            if not invite:
+                raise InvalidInput("registration needs an invite code here", field="invite")
+            if not await self.store.invites.redeem(invite):
+                raise InvalidInput(
+                    "this invite code is unknown, used up or expired", field="invite"
+                )
+            redeemed = invite
         try:
+            password_hash = await self.passwords.hash(password)
             return await self.store.users.create(username, password_hash)
         except StoreConflict as e:
+            if redeemed is not None:
+                await self.store.invites.give_back(redeemed)
             raise Conflict("that username is taken", field="username") from e
 
     async def user(self, login: Login) -> User:
@@ -50,30 +93,65 @@ class Accounts:
             raise NotAuthenticated("this account no longer exists")
         return user
 
-    async def check_password(self, username: str, password: str) -> User:
-        """The account these credentials name: TooManyRequests while it is locked
-        out after failed attempts, NotAuthenticated when they are wrong. Shared by
-        every route that takes a password."""
+    async def check_password(self, username: str, password: str, address: str) -> User:
+        """The account these credentials name, asked from ``address``. Refused with
+        TooManyRequests when this address asks too often, or is locked out of the
+        account after failed attempts, or the account is under a flood of them;
+        NotAuthenticated when they are wrong. Shared by every route that takes a
+        password."""
+        wait = self.checks.wait(address)
+        if wait:
+            raise TooManyRequests(
+                "too many password checks from this address; try again later", retry_after=wait
+            )
         account = username_key(username)
         failures = self.store.login_failures
-        locked_until = await failures.locked_until(account, MAX_LOGIN_FAILURES)
-        if locked_until is not None:
-            raise TooManyRequests(
-                "too many failed logins for this account; try again later",
-                retry_after=seconds_until(locked_until),
-            )
+        for locked_until in (
+            await failures.locked_until(account, MAX_FAILURES_PER_ADDRESS, address=address),
+            await failures.locked_until(account, MAX_FAILURES_PER_ACCOUNT),
+        ):
+            if locked_until is not None:
+                raise TooManyRequests(
+                    "too many failed logins for this account; try again later",
+                    retry_after=seconds_until(locked_until),
+                )
         user = await self.store.users.by_username(username)
         matches, needs_rehash = await self.passwords.verify(
             user.password_hash if user else None, password
         )
         if user is None or not matches:
-            await failures.record(account)
+            await failures.record(account, address=address)
             # the same answer for an unknown user and a wrong password
             raise NotAuthenticated("wrong username or password")
-        await failures.clear(account)
+        await failures.clear(account, address=address)
         if needs_rehash:
             await self.store.users.set_password_hash(user.id, await self.passwords.hash(password))
         return user
+
+    async def check_basic(self, username: str, password: str, address: str) -> User:
+        """``check_password`` for HTTP Basic, whose clients send the password with every
+        request: a success is remembered for a minute by a keyed digest of the
+        credentials (the password itself is never kept)."""
+        key = hmac.new(
+            self._basic_key, f"{username_key(username)}\0{password}".encode(), hashlib.sha256
+        ).hexdigest()
+        user = self.basic_logins.get(key)
+        if user is None:
+            user = await self.check_password(username, password, address)
+            self.basic_logins.put(key, user)
+        return user
+
+    async def create_invite(self, uses: int, ttl_seconds: float) -> tuple[str, Invite]:
+        """An invitation to register (``registration`` = ``invite``): its code, shown
+        once, good for ``uses`` registrations within ``ttl_seconds``."""
+        return await self.store.invites.create(uses, ttl_seconds)
+
+    async def invites(self) -> list[Invite]:
+        return await self.store.invites.all()
+
+    async def unlock(self, username: str) -> int:
+        """Clears the account's failed logins (an operator's command); how many."""
+        return await self.store.login_failures.clear(username_key(username))
 
     # --- logins ---
 

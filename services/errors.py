@@ -53,11 +53,28 @@ class KeyReused(DomainError):
     """An idempotency key came back with a different request."""
 
 
+class LimitReached(DomainError):
+    """The caller holds as many of something as one account may (``limit`` names the
+    setting); more needs some removed first."""
+
+    def __init__(self, message: str, *, limit: str):
+        super().__init__(message)
+        self.limit = limit
+
+
 class TooManyRequests(DomainError):
     """A limit was reached; ``retry_after`` seconds until it lifts."""
 
     def __init__(self, message: str, *, retry_after: int | None = None, field: str | None = None):
         super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
+class Busy(DomainError):
+    """The service is saturated for a moment; ``retry_after`` seconds is a fair wait."""
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
         self.retry_after = retry_after
 
 

@@ -11,6 +11,7 @@ longer has it, the client is told to resync).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable
 from typing import Any, Protocol
@@ -29,9 +30,10 @@ CLOSE_GOING_AWAY = 1001  # the process is stopping: reconnect (elsewhere)
 CLOSE_TOO_SLOW = 1008  # the send queue filled up: the client stopped reading
 CLOSE_TRY_AGAIN = 1013  # the database did not answer: reconnect later
 
-# Messages written to a socket but not yet taken by the kernel. Past this the client
-# is not reading, and is cut off rather than buffered without bound.
+# Messages written to a socket but not yet taken by the kernel, and their bytes. Past
+# either the client is not reading, and is cut off rather than buffered without bound.
 SEND_QUEUE_LIMIT = 256
+SEND_BUFFER_BYTES = 1024 * 1024
 
 
 def change_message(change: dict[str, Any]) -> str:
@@ -58,6 +60,7 @@ class Subscriber:
         self.last_seq: int | None = None  # None while catching up
         self.buffer: list[tuple[int, str]] = []  # changes that came while catching up
         self.unflushed = 0
+        self.unflushed_bytes = 0
         self.last_written: asyncio.Future[None] | None = None
         self.closed = False
 
@@ -68,12 +71,17 @@ class Subscriber:
     # --- sending ---
 
     def send(self, message: str | dict[str, Any]) -> None:
-        """Writes one message, or cuts the client off when too many are unflushed."""
+        """Writes one message, or cuts the client off when what it has not taken yet
+        passes the limits (messages or bytes)."""
         if self.closed:
             return
         if isinstance(message, dict):
             message = dumps(message)
-        if self.unflushed >= self.hub.send_queue_limit:
+        size = len(message.encode())
+        if (
+            self.unflushed >= self.hub.send_queue_limit
+            or self.unflushed_bytes + size > self.hub.send_buffer_bytes
+        ):
             log.warning("live socket of user %s not reading: closing it", self.owner)
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full")
             return
@@ -83,8 +91,9 @@ class Subscriber:
             self.hub.detach(self)
             return
         self.unflushed += 1
+        self.unflushed_bytes += size
         self.last_written = written
-        written.add_done_callback(self._flushed)
+        written.add_done_callback(functools.partial(self._flushed, size))
 
     async def drained(self) -> None:
         """Waits until the kernel has taken what was written so far (flow control)."""
@@ -96,8 +105,9 @@ class Subscriber:
                 pass  # closed meanwhile; the caller checks self.closed
         await asyncio.sleep(0)  # lets the flushed callbacks run
 
-    def _flushed(self, written: asyncio.Future[None]) -> None:
+    def _flushed(self, size: int, written: asyncio.Future[None]) -> None:
         self.unflushed -= 1
+        self.unflushed_bytes -= size
         if not written.cancelled():
             written.exception()  # a socket closed meanwhile: nothing more to do
 
@@ -185,10 +195,12 @@ class Hub:
         *,
         max_sockets_per_user: int,
         send_queue_limit: int = SEND_QUEUE_LIMIT,
+        send_buffer_bytes: int = SEND_BUFFER_BYTES,
     ):
         self.store = store
         self.max_sockets_per_user = max_sockets_per_user
         self.send_queue_limit = send_queue_limit
+        self.send_buffer_bytes = send_buffer_bytes
         self.by_owner: dict[str, set[Subscriber]] = {}
         self.by_login: dict[str, set[Subscriber]] = {}
         self.watches: list[Watch] = []

@@ -1,7 +1,10 @@
-"""Password hashing with argon2id, always run off the IOLoop.
+"""Password hashing with argon2id, on a bounded pool of threads off the IOLoop.
 
-The cost parameters are settings: production keeps them high, and tests that are
-not about hashing pass cheap ones so that every test user does not cost a second.
+Each verification takes a core for a moment, so they are a resource: at most
+``threads`` run at once, a bounded number wait, and past that the caller is told the
+service is busy (503) rather than the IOLoop and every other request starving. The
+cost parameters are settings: production keeps them high, and tests that are not
+about hashing pass cheap ones.
 """
 
 from __future__ import annotations
@@ -9,24 +12,38 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .errors import Busy
+
 T = TypeVar("T")
+
+WAITING_PER_THREAD = 16  # verifications that may queue behind each running one
 
 
 class Passwords:
     """Hashes and verifies passwords with one set of argon2id parameters."""
 
-    def __init__(self, *, memory_kib: int, iterations: int, lanes: int):
+    def __init__(self, *, memory_kib: int, iterations: int, lanes: int, threads: int = 2):
         self.hasher = PasswordHasher(
             memory_cost=memory_kib, time_cost=iterations, parallelism=lanes
         )
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="passwords")
+        self.capacity = threads * (1 + WAITING_PER_THREAD)
+        self.pending = 0
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        if self.pending >= self.capacity:
+            raise Busy("too many password checks at once; try again in a moment", retry_after=1)
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, func, *args)
+        finally:
+            self.pending -= 1
 
     async def hash(self, password: str) -> str:
         return await self._off_loop(self.hasher.hash, password)
@@ -52,3 +69,6 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False, False
         return True, self.hasher.check_needs_rehash(stored_hash)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

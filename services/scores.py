@@ -19,8 +19,9 @@ FLOOD_LIMIT = 20
 
 
 class Scores:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, max_per_day: int = 1000):
         self.store = store
+        self.max_per_day = max_per_day
 
     async def admit(self, address: str) -> None:
         """Counts one submission from ``address``; TooManyRequests once it sent
@@ -32,8 +33,24 @@ class Scores:
         await flood.record(address)
 
     async def submit(
-        self, acc_nbr: str, grades: Sequence[int], texts: Sequence[str], user_id: str | None
+        self,
+        acc_nbr: str,
+        grades: Sequence[int],
+        texts: Sequence[str],
+        user_id: str | None,
+        address: str,
     ) -> dict[str, Any]:
+        """Stores one submission; TooManyRequests past ``max_per_day`` in a day from
+        the user (or, anonymous, from the address)."""
+        submitter = f"user:{user_id}" if user_id else f"address:{address}"
+        daily = self.store.score_daily
+        until = await daily.locked_until(submitter, self.max_per_day)
+        if until is not None:
+            raise TooManyRequests(
+                f"每天最多提交 {self.max_per_day} 次 (max_scores_per_day)，请明天再试",
+                retry_after=seconds_until(until),
+            )
+        await daily.record(submitter)
         return await self.store.scores.add(acc_nbr, grades, texts, user_id)
 
     async def submitted_by(self, user_id: str, acc_nbr: str, limit: int) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from store.idempotency import IdempotencyKeyReused
 from store.tasks import FIELDS, ORDER_LIMIT, TaskNotFound, is_rank
 from store.tasks import StaleVersion as StoreStaleVersion
 
-from .errors import KeyReused, NotFound, StaleVersion
+from .errors import KeyReused, LimitReached, NotFound, StaleVersion
 
 __all__ = ["ORDER_LIMIT", "Tasks", "classic_task", "fingerprint", "is_rank", "native_task", "todo"]
 
@@ -60,8 +60,9 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 class Tasks:
     """Each user's tasks; every write is recorded for live clients by the store."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, max_per_user: int = 10_000):
         self.store = store
+        self.max_per_user = max_per_user
 
     async def page(
         self, owner: str, *, limit: int, done: bool | None = None, after: str | None = None
@@ -85,7 +86,14 @@ class Tasks:
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> tuple[Task, bool]:
-        """The new task and whether it was made now (False: an idempotent replay)."""
+        """The new task and whether it was made now (False: an idempotent replay);
+        LimitReached when the owner holds ``max_per_user`` tasks already."""
+        if await self.store.tasks.count(owner) >= self.max_per_user:
+            raise LimitReached(
+                f"you have {self.max_per_user} tasks, the most one account may hold "
+                "(max_tasks_per_user); delete some first",
+                limit="max_tasks_per_user",
+            )
         try:
             return await self.store.tasks.create(
                 owner, fields, idempotency_key=idempotency_key, fingerprint=fingerprint

@@ -365,7 +365,9 @@
   function setMode(next) {
     mode = next;
     $("#tab-login").setAttribute("aria-selected", String(next === "login"));
-    $("#tab-register").setAttribute("aria-selected", String(next === "register"));
+    $("#tab-register")?.setAttribute("aria-selected", String(next === "register"));
+    const invite = $("#invite-field");
+    if (invite) invite.hidden = next !== "register";
     $("#auth-submit").textContent = next === "login" ? "Sign in" : "Create account";
     $("#auth-form [name=password]").autocomplete =
       next === "login" ? "current-password" : "new-password";
@@ -400,7 +402,7 @@
   }
 
   $("#tab-login").addEventListener("click", () => setMode("login"));
-  $("#tab-register").addEventListener("click", () => setMode("register"));
+  $("#tab-register")?.addEventListener("click", () => setMode("register"));
 
   $("#auth-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -412,7 +414,8 @@
     $("#auth-error").hidden = true;
     try {
       if (mode === "register") {
-        await api("POST", "/api/users", { body: { username, password } });
+        const invite = form.invite ? form.invite.value.trim() : "";
+        await api("POST", "/api/users", { body: invite ? { username, password, invite } : { username, password } });
       }
       const { user } = await api("POST", "/api/login", { body: { username, password } });
       form.password.value = "";

@@ -1,7 +1,7 @@
 """Everything that talks to MongoDB. Nothing outside this package imports pymongo."""
 
 from .change_stream import ChangeStreamsUnsupported
-from .database import Store, make_client, open_store, wait_until_reachable
+from .database import Store, bounded, make_client, open_store, wait_until_reachable
 from .errors import Conflict, is_unavailable
 from .tokens import Login
 from .users import User
@@ -12,6 +12,7 @@ __all__ = [
     "Login",
     "Store",
     "User",
+    "bounded",
     "is_unavailable",
     "make_client",
     "open_store",

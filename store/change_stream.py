@@ -32,6 +32,7 @@ HISTORY_LOST = (280, 286)
 # answers at once instead (the embedded one does) is polled at most every
 # ``poll_interval`` seconds rather than in a tight loop (store/compat.py).
 MAX_AWAIT_MS = 1000
+CLOSE_TIMEOUT = 2.0  # seconds to tell the server a stream is closed
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between reopen attempts, then the last
 
 
@@ -65,6 +66,7 @@ class Watch:
         self._history_lost = False
         self._stream: AsyncChangeStream | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     @property
     def name(self) -> str:
@@ -78,11 +80,12 @@ class Watch:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        self._stopping = True  # the driver may turn the cancellation into its own error
         if task is not None:
             task.cancel()
             try:
-                await task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(task, CLOSE_TIMEOUT)
+            except (asyncio.CancelledError, TimeoutError):
                 pass
         await self._close_stream()
 
@@ -103,14 +106,15 @@ class Watch:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                await stream.close()
-            except PyMongoError:
+                # bounded: a stopping process must not wait on a server that is gone
+                await asyncio.wait_for(stream.close(), CLOSE_TIMEOUT)
+            except (PyMongoError, TimeoutError):
                 pass  # the server is gone; nothing to close there
 
     async def _follow(self) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 if self._stream is None:
                     self._stream = await self._open()

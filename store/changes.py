@@ -16,6 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
+from .compat import exact
 
 CHANGE_TYPES = ("task.created", "task.updated", "task.deleted")
 
@@ -31,7 +32,8 @@ class Changes:
 
     async def create_indexes(self) -> None:
         await self.collection.create_index([("owner", ASCENDING), ("seq", ASCENDING)], unique=True)
-        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        # expires_at: indexed, and expired changes removed, by the Store
+        # (Store.create_indexes; store/compat.py: expiry_index)
 
     async def record(
         self, owner: str, kind: str, task: dict[str, Any], session: AsyncClientSession
@@ -43,7 +45,7 @@ class Changes:
         if kind not in CHANGE_TYPES:
             raise ValueError(f"unknown change type {kind!r}")
         counter = await self.counters.find_one_and_update(
-            {"_id": owner},
+            exact({"_id": owner}),
             {"$inc": {"seq": 1}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
@@ -66,14 +68,14 @@ class Changes:
         return seq
 
     async def last_seq(self, owner: str) -> int:
-        counter = await self.counters.find_one({"_id": owner})
+        counter = await self.counters.find_one(exact({"_id": owner}))
         return int(counter["seq"]) if counter else 0
 
     async def since(self, owner: str, seq: int, limit: int = 1000) -> list[dict[str, Any]] | None:
         """The owner's changes after ``seq``, oldest first; None when some of them are
         no longer kept (or more than ``limit`` are missing), so the client must resync."""
         cursor = (
-            self.collection.find({"owner": owner, "seq": {"$gt": seq}})
+            self.collection.find(exact({"owner": owner, "seq": {"$gt": seq}}))
             .sort("seq", ASCENDING)
             .limit(limit + 1)
         )

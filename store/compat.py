@@ -10,16 +10,127 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import json_util
+from bson.regex import Regex
+from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError, WriteError
+
+from .errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+# --- filters: equality written so that an index answers it ---
+
+# Top-level operators whose value is a list of filters.
+_FILTER_LISTS = ("$and", "$or", "$nor")
+
+
+def _is_operators(value: Any) -> bool:
+    """Whether ``value`` is a document of query operators (``{"$gt": 1}``), not a value."""
+    return isinstance(value, Mapping) and bool(value) and all(str(k).startswith("$") for k in value)
+
+
+def exact(query: Mapping[str, Any]) -> dict[str, Any]:
+    """``query`` with every bare equality ``{field: value}`` written
+    ``{field: {"$eq": value}}``; operator documents, regular expressions and
+    top-level operators stay as they are (the clauses of ``$and``/``$or``/``$nor``
+    are rewritten the same way). ``_id`` is rewritten like any other field.
+
+    On a real MongoDB both forms are the same query, answered from the same index.
+    The embedded server translates a bare equality with array-element semantics,
+    ``field = ? OR EXISTS (SELECT 1 FROM json_each(field) WHERE value = ?)``, which
+    SQLite cannot answer from an index on ``field``: such a query scans every
+    document of the collection, every user's. ``$eq`` it translates to a plain
+    ``field = ?`` that uses the index (its plan: ``SEARCH ... USING INDEX``), so a
+    user's request costs the same with one user stored as with thousands. What the
+    embedded server loses with ``$eq`` is matching inside arrays; the store filters
+    no array fields.
+    """
+    out: dict[str, Any] = {}
+    for key, value in query.items():
+        if key in _FILTER_LISTS:
+            out[key] = [exact(clause) for clause in value]
+        elif key.startswith("$") or _is_operators(value):
+            out[key] = value
+        elif isinstance(value, re.Pattern | Regex):
+            out[key] = value  # a pattern to match, not a value to equal
+        else:
+            out[key] = {"$eq": value}
+    return out
+
+
+# --- expiry: a TTL index, or the store's own purge ---
+
+# The field holding the time a document expires, in every collection that has one.
+EXPIRES = "expires_at"
+
+# Seconds between purges of expired documents on a standalone: what MongoDB's TTL
+# monitor does on its own, as often.
+PURGE_INTERVAL = 60.0
+
+
+async def expiry_index(collection: AsyncCollection, field: str = EXPIRES, *, ttl: bool) -> None:
+    """Indexes ``field``: as a TTL index (``expireAfterSeconds=0``: a document goes
+    when ``field`` is past) when ``ttl``, else as a plain index, for ``purge_expired``.
+
+    Give ``ttl=False`` on a standalone. The embedded server is one, and it enforces a
+    TTL index on every read of the collection: before each find, count or aggregate it
+    runs ``DELETE ... WHERE datetime(<field>) < now``, which no index serves, so every
+    read, a token lookup included, scans every document of the collection. The plain
+    index plus a purge once a minute (``purge_expired``, run by the Store) removes the
+    same documents and costs nothing per read. A real MongoDB removes them with a
+    background TTL monitor once a minute and its reads pay nothing: on a replica set,
+    production, the TTL index stays. Lookups check expiry themselves either way.
+
+    An index of the same key with the other kind is dropped first (a real MongoDB
+    refuses two indexes of one key), so that an existing data directory loses its
+    per-read sweep, and regains its TTL index when moved to a replica set.
+    """
+    indexes = await (await collection.list_indexes()).to_list()
+    for index in indexes:
+        if list(index["key"]) == [field] and ("expireAfterSeconds" in index) != ttl:
+            await collection.drop_index(index["name"])
+    if ttl:
+        await collection.create_index([(field, ASCENDING)], expireAfterSeconds=0)
+    else:
+        await collection.create_index([(field, ASCENDING)])
+
+
+async def purge_expired(collection: AsyncCollection, now: datetime, field: str = EXPIRES) -> int:
+    """Deletes the documents whose ``field`` is before ``now``; how many.
+
+    What a TTL index does on a real MongoDB, for a standalone (see ``expiry_index``).
+    The deletes are ordinary deletes, seen by change streams (logins that end by
+    expiry reach live sockets as on a replica set). The embedded server answers this
+    with one scan of the collection (it does not serve a date range from the index); a
+    real MongoDB from the index.
+    """
+    result = await collection.delete_many({field: {"$lt": now}})
+    return result.deleted_count
+
+
+async def purge_periodically(purge: Callable[[], Awaitable[int]], interval: float) -> None:
+    """Calls ``purge`` every ``interval`` seconds until cancelled; a failed purge (the
+    database away) is logged and tried again at the next turn."""
+    while True:
+        try:
+            removed = await purge()
+            if removed:
+                log.debug("purged %d expired documents", removed)
+        except PyMongoError as e:
+            log.warning("purging expired documents failed, trying again in %gs: %s", interval, e)
+        await asyncio.sleep(interval)
+
 
 # --- types of stored values ---
 
@@ -57,7 +168,7 @@ async def replace_whole(
     a ``$set`` of the changed fields would do, with less sent over the wire.
     """
     replacement = {k: v for k, v in document.items() if k != "_id"}
-    result = await collection.replace_one(dict(match), replacement, session=session)
+    result = await collection.replace_one(exact(match), replacement, session=session)
     return result.matched_count == 1
 
 
@@ -68,13 +179,13 @@ async def insert_or_get(collection: AsyncCollection, document: Mapping[str, Any]
     The embedded server ignores ``$setOnInsert``, so this reads, then inserts; on a
     real MongoDB one ``find_one_and_update(upsert=True)`` with ``$setOnInsert`` does it.
     """
-    found = await collection.find_one({"_id": document["_id"]})
+    found = await collection.find_one(exact({"_id": document["_id"]}))
     if found is not None:
         return found
     try:
         await collection.insert_one(dict(document))
     except DuplicateKeyError:
-        found = await collection.find_one({"_id": document["_id"]})
+        found = await collection.find_one(exact({"_id": document["_id"]}))
         if found is not None:
             return found
         raise
@@ -145,18 +256,29 @@ class TransactionLock:
         self.local = asyncio.Lock()
 
     @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        async with self.local:
+    async def held(self, timeout: float) -> AsyncIterator[None]:
+        """The lock, in this process and across processes, or Unavailable when it
+        cannot be had within ``timeout`` seconds (writes queue no longer than that)."""
+        deadline = time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(self.local.acquire(), timeout)
+        except TimeoutError:
+            raise Unavailable("the database is busy with other writes; try again") from None
+        try:
             holder = uuid.uuid4().hex
-            await self._acquire(holder)
+            await self._acquire(holder, deadline)
             try:
                 yield
             finally:
                 await self.collection.delete_one({"_id": _LEASE_ID, "holder": holder})
+        finally:
+            self.local.release()
 
-    async def _acquire(self, holder: str) -> None:
+    async def _acquire(self, holder: str, deadline: float) -> None:
         pause = 0.002
         while True:
+            if time.monotonic() > deadline:
+                raise Unavailable("another process holds the database's write lease")
             # milliseconds as an integer: the embedded server stores a datetime
             # written with $set as text, which no longer compares as a time
             now = int(time.time() * 1000)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .clock import utcnow
+from .compat import exact
 
 
 class KeyTaken(Exception):
@@ -45,8 +45,9 @@ class IdempotencyKeys:
         self.retention = timedelta(seconds=retention_seconds)
 
     async def create_indexes(self) -> None:
-        # TTL: a key lives at least the retention time, then MongoDB drops it.
-        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        """A key lives at least the retention time, then goes: expires_at is indexed,
+        and expired keys removed, by the Store (a TTL index on a replica set:
+        Store.create_indexes, store/compat.py: expiry_index)."""
 
     async def claim(
         self,
@@ -74,7 +75,7 @@ class IdempotencyKeys:
             raise KeyTaken(key) from e
 
     async def find(self, owner: str, key: str) -> Claim | None:
-        doc = await self.collection.find_one({"_id": _id(owner, key)})
+        doc = await self.collection.find_one(exact({"_id": _id(owner, key)}))
         if doc is None:
             return None
         return Claim(fingerprint=doc["fingerprint"], result=doc["result"])

@@ -14,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
-from .compat import typed
+from .compat import exact, typed
 
 GRADE_FIELDS = ("grade1", "grade2", "grade3")
 TEXT_FIELDS = ("txt1", "txt2", "txt3")
@@ -66,7 +66,7 @@ class Scores:
     async def submitted_by(self, user_id: str, acc_nbr: str, limit: int) -> list[dict[str, Any]]:
         """``user_id``'s submissions for ``acc_nbr``, newest first."""
         cursor = (
-            self.collection.find({"user_id": user_id, "acc_nbr": acc_nbr})
+            self.collection.find(exact({"user_id": user_id, "acc_nbr": acc_nbr}))
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )

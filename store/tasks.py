@@ -27,7 +27,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from .changes import Changes
 from .clock import utcnow
-from .compat import replace_whole, typed
+from .compat import exact, replace_whole, typed
 from .idempotency import IdempotencyKeyReused, IdempotencyKeys, KeyTaken
 
 T = TypeVar("T")
@@ -121,7 +121,7 @@ class Tasks:
     # --- reads ---
 
     async def get(self, owner: str, task_id: str) -> dict[str, Any]:
-        doc = await self.collection.find_one({"_id": object_id(task_id), "owner": owner})
+        doc = await self.collection.find_one(exact({"_id": object_id(task_id), "owner": owner}))
         if doc is None:
             raise TaskNotFound(task_id)
         return _task(doc)
@@ -136,6 +136,7 @@ class Tasks:
             query["done"] = done
         if after is not None:
             query["rank"] = {"$gt": after}
+        query = exact(query)  # so that the embedded server uses (owner, [done,] rank)
         # one more than asked tells whether another page follows; the batch size
         # keeps it to a single round trip even past the server's default first batch
         cursor = (
@@ -149,8 +150,11 @@ class Tasks:
         docs = docs[:limit]
         return [_task(doc) for doc in docs], (docs[-1]["rank"] if more else None)
 
+    async def count(self, owner: str) -> int:
+        return await self.collection.count_documents(exact({"owner": owner}))
+
     async def all(self, owner: str) -> list[dict[str, Any]]:
-        cursor = self.collection.find({"owner": owner}).sort("rank", ASCENDING)
+        cursor = self.collection.find(exact({"owner": owner})).sort("rank", ASCENDING)
         return [_task(doc) async for doc in cursor]
 
     # --- writes: each in one transaction with its change ---
@@ -247,7 +251,7 @@ class Tasks:
         async def work(session: AsyncClientSession) -> dict[str, Any]:
             doc = await self._current(owner, oid, versions, session)
             result = await self.collection.delete_one(
-                {"_id": oid, "owner": owner, "version": doc["version"]}, session=session
+                exact({"_id": oid, "owner": owner, "version": doc["version"]}), session=session
             )
             if result.deleted_count != 1:
                 raise RuntimeError(f"task {oid} changed inside its own transaction")
@@ -263,14 +267,15 @@ class Tasks:
 
         async def work(session: AsyncClientSession) -> int:
             docs = (
-                await self.collection.find({"owner": owner}, session=session)
+                await self.collection.find(exact({"owner": owner}), session=session)
                 .limit(DELETE_BATCH)
                 .to_list()
             )
             if not docs:
                 return 0
             await self.collection.delete_many(
-                {"_id": {"$in": [doc["_id"] for doc in docs]}, "owner": owner}, session=session
+                exact({"_id": {"$in": [doc["_id"] for doc in docs]}, "owner": owner}),
+                session=session,
             )
             for doc in docs:
                 await self.changes.record(owner, "task.deleted", _task(doc), session)
@@ -294,7 +299,7 @@ class Tasks:
     ) -> dict[str, Any]:
         """The stored task, typed, if it may be written at all: TaskNotFound, or
         StaleVersion when it is at none of ``versions``."""
-        doc = await self.collection.find_one({"_id": oid, "owner": owner}, session=session)
+        doc = await self.collection.find_one(exact({"_id": oid, "owner": owner}), session=session)
         if doc is None:
             raise TaskNotFound(str(oid))
         doc = typed(doc, _SCHEMA)
@@ -307,6 +312,6 @@ class Tasks:
     ) -> None:
         """Writes the task back at the version it was read at. Inside the transaction
         nothing else can change it between the read and this."""
-        match = {"_id": doc["_id"], "owner": doc["owner"], "version": doc["version"]}
+        match = exact({"_id": doc["_id"], "owner": doc["owner"], "version": doc["version"]})
         if not await replace_whole(self.collection, match, updated, session):
             raise RuntimeError(f"task {doc['_id']} changed inside its own transaction")

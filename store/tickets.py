@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
+from .compat import exact
 from .tokens import Login, login_from, new_token, token_digest
 
 TICKET_TTL_SECONDS = 30
@@ -25,9 +25,9 @@ class Tickets:
         self.tokens = tokens  # read only: is the issuing login still alive?
 
     async def create_indexes(self) -> None:
-        # TTL removes unused tickets; redeem() checks expiry itself, because the
-        # TTL monitor runs only once a minute.
-        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        """expires_at is indexed, and unused tickets removed, by the Store (a TTL
+        index on a replica set: Store.create_indexes, store/compat.py: expiry_index);
+        redeem() checks expiry itself, because removal runs only once a minute."""
 
     async def issue(
         self, login: Login, ttl_seconds: float = TICKET_TTL_SECONDS
@@ -44,11 +44,11 @@ class Tickets:
         None for an unknown, used or expired ticket, or one whose login ended."""
         now = utcnow()
         doc = await self.collection.find_one_and_delete(
-            {"_id": token_digest(ticket), "expires_at": {"$gt": now}}
+            exact({"_id": token_digest(ticket), "expires_at": {"$gt": now}})
         )
         if doc is None:
             return None
-        token = await self.tokens.find_one({"_id": doc["login"], "expires_at": {"$gt": now}})
+        token = await self.tokens.find_one(exact({"_id": doc["login"], "expires_at": {"$gt": now}}))
         if token is None:
             return None
         return login_from(token)

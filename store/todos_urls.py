@@ -14,7 +14,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
-from .compat import insert_or_get
+from .compat import exact, insert_or_get
 
 
 def new_capability() -> str:
@@ -41,12 +41,12 @@ class TodosUrls:
         """A new capability for the owner; the old one stops working."""
         capability = new_capability()
         await self.collection.update_one(
-            {"_id": owner},
+            exact({"_id": owner}),
             {"$set": {"capability": capability, "created_at": utcnow()}},
             upsert=True,
         )
         return capability
 
     async def owner(self, capability: str) -> str | None:
-        doc = await self.collection.find_one({"capability": capability}, {"_id": 1})
+        doc = await self.collection.find_one(exact({"capability": capability}), {"_id": 1})
         return doc["_id"] if doc else None

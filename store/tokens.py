@@ -17,6 +17,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
+from .compat import exact
 from .users import User
 
 
@@ -44,9 +45,9 @@ class Tokens:
         self.collection = collection
 
     async def create_indexes(self) -> None:
-        # TTL: MongoDB removes expired logins by itself; lookups check expiry too,
-        # because the TTL monitor runs only once a minute.
-        await self.collection.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        # expires_at: indexed, and expired logins removed, by the Store (a TTL index
+        # on a replica set: Store.create_indexes, store/compat.py: expiry_index);
+        # lookups check expiry too, because removal runs only once a minute.
         await self.collection.create_index([("user_id", ASCENDING)])
 
     async def issue(self, user: User, ttl_seconds: float) -> tuple[str, Login]:
@@ -71,14 +72,14 @@ class Tokens:
 
     async def lookup(self, token: str) -> Login | None:
         doc = await self.collection.find_one(
-            {"_id": token_digest(token), "expires_at": {"$gt": utcnow()}}
+            exact({"_id": token_digest(token), "expires_at": {"$gt": utcnow()}})
         )
         if doc is None:
             return None
         return login_from(doc)
 
     async def revoke(self, digest: str) -> None:
-        await self.collection.delete_one({"_id": digest})
+        await self.collection.delete_one(exact({"_id": digest}))
 
 
 def login_from(doc: Mapping[str, Any]) -> Login:

@@ -14,7 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .clock import utcnow
-from .compat import typed
+from .compat import exact, typed
 from .errors import Conflict
 
 # Other collections refer to a user by this id as a string, never as an ObjectId:
@@ -87,7 +87,7 @@ class Users:
         return _user({**doc, "_id": result.inserted_id})
 
     async def by_username(self, username: str) -> User | None:
-        doc = await self.collection.find_one({"username_key": username_key(username)})
+        doc = await self.collection.find_one(exact({"username_key": username_key(username)}))
         return _user(doc) if doc else None
 
     async def by_id(self, user_id: str) -> User | None:
@@ -95,7 +95,7 @@ class Users:
             oid = ObjectId(user_id)
         except (InvalidId, TypeError):
             return None
-        doc = await self.collection.find_one({"_id": oid})
+        doc = await self.collection.find_one(exact({"_id": oid}))
         return _user(doc) if doc else None
 
     async def for_miniprogram(self, platform: str, openid: str, unionid: str | None = None) -> User:
@@ -106,16 +106,18 @@ class Users:
         """
         openid_field, unionid_field = f"{platform}_openid", f"{platform}_unionid"
         for attempt in range(5):
-            doc = await self.collection.find_one({openid_field: openid})
+            doc = await self.collection.find_one(exact({openid_field: openid}))
             if doc is None and unionid:
-                doc = await self.collection.find_one({unionid_field: unionid})
+                doc = await self.collection.find_one(exact({unionid_field: unionid}))
             if doc is not None:
                 changes = {openid_field: openid}
                 if unionid:
                     changes[unionid_field] = unionid
                 if any(doc.get(k) != v for k, v in changes.items()):
                     try:
-                        await self.collection.update_one({"_id": doc["_id"]}, {"$set": changes})
+                        await self.collection.update_one(
+                            exact({"_id": doc["_id"]}), {"$set": changes}
+                        )
                     except DuplicateKeyError:
                         continue  # this openid was just given its own account: use that
                 return _user(doc)
@@ -131,5 +133,5 @@ class Users:
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.collection.update_one(
-            {"_id": ObjectId(user_id)}, {"$set": {"password_hash": password_hash}}
+            exact({"_id": ObjectId(user_id)}), {"$set": {"password_hash": password_hash}}
         )

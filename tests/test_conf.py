@@ -223,7 +223,9 @@ def test_live_passes_only_websocket_upgrades_to_taskhub(site):
 
 def test_login_routes_and_only_they_are_rate_limited(site):
     server = https_server(site)
-    limited = [d for d in server.block if d.name == "location" and d.find("limit_req")]
+    limited = [
+        d for d in server.block if d.name == "location" and d.find("limit_req") and d.args[0] == "~"
+    ]
     assert len(limited) == 1
     modifier, pattern = limited[0].args
     assert modifier == "~"
@@ -250,6 +252,19 @@ def test_login_routes_and_only_they_are_rate_limited(site):
     assert limited[0].first("limit_req_status").args == ["429"]
     zone = next(d for d in site if d.name == "limit_req_zone")
     assert zone.args[0] == "$binary_remote_addr"  # the connection's address, not a header
+
+
+def test_basic_logins_on_the_classic_routes_are_rate_limited_per_address(site):
+    server = https_server(site)
+    (classic,) = [d for d in server.block if d.name == "location" and d.args == ["/todo/api/"]]
+    assert classic.first("limit_req").args[0] == "zone=taskhub_basic"
+    assert classic.first("limit_req_status").args == ["429"]
+    zone = next(
+        d for d in site if d.name == "limit_req_zone" and "zone=taskhub_basic:10m" in d.args
+    )
+    key = zone.args[0]
+    (mapping,) = [d for d in site if d.name == "map" and d.args[1] == key]
+    assert mapping.args[0] == "$http_authorization"
 
 
 # Every error status nginx itself answers with in this site: request parsing (400,

@@ -77,6 +77,21 @@ def test_bad_values_name_the_setting(argv, named):
     assert named in str(e.value)
 
 
+@pytest.mark.parametrize("raw", ["abc", "80.5", "8e3", "-1", "0", "65536", "70000", ""])
+def test_a_bad_port_says_what_a_port_is(raw):
+    with pytest.raises(settings.ConfigError) as e:
+        settings.load(["--port", raw], environ={})
+    assert str(e.value) == f"port (--port) = {raw!r}: must be a whole number from 1 to 65535"
+
+
+def test_a_bad_port_on_the_command_line_is_one_plain_line():
+    result = run_app("--port", "abc")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "taskhub: bad setting: port (--port) = 'abc': must be a whole number from 1 to 65535"
+    )
+
+
 def test_secrets_never_appear_in_errors_or_repr():
     with pytest.raises(settings.ConfigError) as e:
         settings.load(["--mongodb-uri", "redis://user:hunter2@db"], environ={})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import httpx
 import pytest
@@ -43,3 +44,58 @@ async def test_503_while_the_database_is_down_then_recovery(own_database, apps):
                 await asyncio.sleep(0.25)
             me = await c.get("/api/me", headers=auth)
             assert me.status_code == 200, me.text
+
+
+async def test_a_frozen_database_gets_503_in_bounded_time_and_no_late_commits(own_database, apps):
+    """The database stops answering without closing its connections (SIGSTOP): every
+    request answers 503 within db_timeout, /healthz within 2 s, and the writes that
+    were refused are not stored once it answers again."""
+    async with fresh_store(own_database.uri, operation_timeout=2.0) as store:
+        url = await apps.url(store=store, live=False, db_timeout=2.0)
+        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
+            _, auth = await register_and_login(c)
+            c.cookies.clear()
+            assert own_database.process is not None
+            own_database.process.send_signal(signal.SIGSTOP)
+            try:
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                health = await c.get("/healthz")
+                assert health.status_code == 503 and loop.time() - started < 3
+                started = loop.time()
+                refused = await asyncio.gather(
+                    *(
+                        c.post("/api/tasks", json={"title": f"frozen {i}"}, headers=auth)
+                        for i in range(3)
+                    )
+                )
+                assert [r.status_code for r in refused] == [503] * 3
+                assert loop.time() - started < 2 * 2.0 + 1.5
+            finally:
+                own_database.process.send_signal(signal.SIGCONT)
+            for _ in range(40):
+                if (await c.get("/healthz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)  # whatever the database had queued has run by now
+            listed = (await c.get("/api/tasks", headers=auth)).json()["tasks"]
+            assert [t["title"] for t in listed if t["title"].startswith("frozen")] == []
+
+
+async def test_writes_while_the_database_is_down_fail_fast(own_database, apps):
+    async with fresh_store(own_database.uri, operation_timeout=2.0) as store:
+        url = await apps.url(store=store, live=False, db_timeout=2.0)
+        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
+            _, auth = await register_and_login(c)
+            c.cookies.clear()
+            own_database.stop()
+            await c.get("/healthz")  # the client learns that the server is gone
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answers = await asyncio.gather(
+                *(c.post("/api/tasks", json={"title": f"t{i}"}, headers=auth) for i in range(5))
+            )
+            assert [a.status_code for a in answers] == [503] * 5
+            assert all(int(a.headers["Retry-After"]) > 0 for a in answers)
+            # not one server-selection wait after another behind a lock
+            assert loop.time() - started < 2.0

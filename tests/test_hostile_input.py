@@ -153,3 +153,25 @@ async def test_a_lone_surrogate_in_a_score_comment_is_a_400(client):
         )
         assert response.status_code == 400, response.text
         assert isinstance(response.json(), str)
+
+
+async def test_requests_to_the_live_socket_that_are_no_upgrade_get_json(apps):
+    live = await apps.start()
+    async with httpx.AsyncClient(base_url=live.url) as c:
+        auth = await user(c)
+        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+        for headers, status in (
+            ({}, 400),
+            ({**upgrade}, 400),  # no Sec-WebSocket-Key
+            (
+                {
+                    **upgrade,
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version": "99",
+                },
+                426,
+            ),
+        ):
+            response = await c.get("/api/live", headers={**auth, **headers})
+            assert response.status_code == status, response.text
+            assert response.json()["error"]["message"]

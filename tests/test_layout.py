@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.settings import ROOT
 
-LAYERS = ("handlers", "services", "store", "server", "integrations", "devstack")
+LAYERS = ("handlers", "services", "store", "server", "integrations", "commands", "devstack")
 TOP_MODULES = ("app", "config")
 
 

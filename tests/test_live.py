@@ -374,3 +374,27 @@ async def test_start_up_on_a_standalone_mongod_fails_clearly(tmp_path):
     assert done.returncode == 1
     assert "replica set" in done.stderr and "conf/mongod.conf" in done.stderr
     assert "--live=false" in done.stderr
+
+
+async def test_a_burst_of_pings_from_a_reading_client_is_answered_in_full(live):
+    _, token = await user(live.url)
+    client = await connect(live.ws_url, token=token)
+    await client.ready()
+    burst = live.hub.send_queue_limit * 4
+    for _ in range(burst):
+        client.send({"type": "ping"})
+    pongs = [await client.next() for _ in range(burst)]
+    assert pongs == [{"type": "pong"}] * burst
+    assert client.close_code is None
+    client.close()
+
+
+async def test_the_send_limit_counts_bytes_too(live, store):
+    user_id, token = await user(live.url)
+    live.hub.send_buffer_bytes = 4096
+    client = await connect(live.ws_url, token=token)
+    await client.ready()
+    (subscriber,) = live.hub.by_owner[user_id]
+    big = "x" * 5000  # more than the socket may hold unsent at once
+    subscriber.send(big)
+    assert await client.closed() == 1008

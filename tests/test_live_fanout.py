@@ -209,5 +209,6 @@ async def test_a_broken_change_stream_resumes_where_it_was(tmp_path, apps):
             assert live.hub.gap_catch_ups == 0  # the stream itself skipped nothing
         client.close()
     finally:
+        await apps.close()  # its change streams first, while their client is open
         await store.close()
         server.stop()

@@ -3,12 +3,15 @@ pays the real argon2id cost, so it makes only a handful of hashes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from harness.settings import CHEAP_HASHING
 from harness.users import PASSWORD
 
 import config as settings
 from services import passwords_for
+from services.errors import Busy
 from services.passwords import Passwords
 
 DEFAULTS = settings.load([], environ={})
@@ -50,3 +53,15 @@ async def test_a_hash_with_other_parameters_needs_rehash(passwords):
 
 async def test_something_not_a_hash_never_matches(passwords):
     assert await passwords.verify("plain text, not a hash", PASSWORD) == (False, False)
+
+
+async def test_a_flood_of_checks_is_refused_beyond_the_queue_not_queued_forever():
+    passwords = Passwords(memory_kib=64, iterations=1, lanes=1, threads=1)
+    stored = await passwords.hash("correct horse")
+    results = await asyncio.gather(
+        *(passwords.verify(stored, "correct horse") for _ in range(40)), return_exceptions=True
+    )
+    busy = [r for r in results if isinstance(r, Busy)]
+    assert len(busy) == 40 - passwords.capacity
+    assert all(r == (True, False) for r in results if not isinstance(r, Busy))
+    passwords.close()

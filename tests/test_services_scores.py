@@ -12,6 +12,7 @@ from services.errors import TooManyRequests
 from services.scores import FLOOD_LIMIT, Scores
 
 NUMBER = "13800138000"
+ADDRESS = "192.0.2.9"
 GRADES = (5, 80, 100)
 
 
@@ -51,11 +52,11 @@ async def test_refused_submissions_are_not_counted(scores, store):
 
 async def test_submitted_by_returns_only_the_callers_own_newest_first(scores):
     me, someone = str(ObjectId()), str(ObjectId())
-    older = await scores.submit(NUMBER, GRADES, ("first", "", ""), me)
-    await scores.submit(NUMBER, GRADES, ("theirs", "", ""), someone)
-    await scores.submit(NUMBER, GRADES, ("anonymous", "", ""), None)
-    await scores.submit("13900139000", GRADES, ("another number", "", ""), me)
-    newer = await scores.submit(NUMBER, GRADES, ("second", "", ""), me)
+    older = await scores.submit(NUMBER, GRADES, ("first", "", ""), me, ADDRESS)
+    await scores.submit(NUMBER, GRADES, ("theirs", "", ""), someone, ADDRESS)
+    await scores.submit(NUMBER, GRADES, ("anonymous", "", ""), None, ADDRESS)
+    await scores.submit("13900139000", GRADES, ("another number", "", ""), me, ADDRESS)
+    newer = await scores.submit(NUMBER, GRADES, ("second", "", ""), me, ADDRESS)
 
     mine = await scores.submitted_by(me, NUMBER, limit=10)
 
@@ -65,6 +66,21 @@ async def test_submitted_by_returns_only_the_callers_own_newest_first(scores):
 
 async def test_submitted_by_keeps_to_the_limit(scores):
     me = str(ObjectId())
-    made = [await scores.submit(NUMBER, GRADES, (f"n{n}", "", ""), me) for n in range(3)]
+    made = [await scores.submit(NUMBER, GRADES, (f"n{n}", "", ""), me, ADDRESS) for n in range(3)]
 
     assert await scores.submitted_by(me, NUMBER, limit=2) == [made[2], made[1]]
+
+
+async def test_a_day_holds_at_most_max_scores_per_day_per_submitter(store):
+    scores = services.build(make_config(max_scores_per_day=2), store).scores
+    me = str(ObjectId())
+    for _ in range(2):
+        await scores.submit(NUMBER, GRADES, ("", "", ""), me, ADDRESS)
+    with pytest.raises(TooManyRequests) as refused:
+        await scores.submit(NUMBER, GRADES, ("", "", ""), me, "198.51.100.1")
+    assert "max_scores_per_day" in refused.value.message
+    assert refused.value.retry_after and refused.value.retry_after > 23 * 3600
+    # anonymous submissions count per address; another user is not held up
+    await scores.submit(NUMBER, GRADES, ("", "", ""), None, ADDRESS)
+    await scores.submit(NUMBER, GRADES, ("", "", ""), str(ObjectId()), ADDRESS)
+    assert await store.db.scores.count_documents({}) == 4

@@ -11,7 +11,7 @@ from harness.settings import make_config
 from harness.tasks import NATIVE_FIELDS
 
 import services
-from services.errors import KeyReused, NotFound, StaleVersion
+from services.errors import KeyReused, LimitReached, NotFound, StaleVersion
 from services.tasks import Tasks, classic_task, fingerprint, is_rank, native_task, todo
 
 
@@ -231,3 +231,15 @@ def test_todo_has_completed_and_its_url():
 def test_fingerprint_ignores_key_order_only():
     assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+async def test_an_owner_holds_at_most_max_tasks_per_user(store):
+    tasks = services.build(make_config(max_tasks_per_user=2), store).tasks
+    owner = str(ObjectId())
+    for i in range(2):
+        await tasks.create(owner, {"title": f"t{i}"})
+    with pytest.raises(LimitReached) as refused:
+        await tasks.create(owner, {"title": "one too many"})
+    assert refused.value.limit == "max_tasks_per_user"
+    assert len(await tasks.all(owner)) == 2
+    await tasks.create(str(ObjectId()), {"title": "someone else's first"})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.processes import TaskhubProcess
 from harness.stacks import free_port_block
 from harness.users import PASSWORD
 
@@ -106,7 +107,8 @@ class Output:
 
     def close(self) -> None:
         self.thread.join(10)  # the child has exited: its output ends
-        self.process.stdout.close()
+        if not self.thread.is_alive():  # else something it started holds the pipe open
+            self.process.stdout.close()
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match:
         deadline = time.monotonic() + timeout
@@ -145,6 +147,7 @@ def pid_listening_on(port: int) -> int:
 def test_run_processes_starts_the_stack_restarts_a_dead_process_and_ctrl_c_stops_all(tmp_path):
     port = free_port_block(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKHUB_")}
+    env["TMPDIR"] = str(tmp_path)  # nginx's prefix: inside the test session's directory
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "--processes", "2", "--port", str(port),
          "--data-dir", str(tmp_path / "var")],
@@ -188,3 +191,92 @@ def test_run_processes_starts_the_stack_restarts_a_dead_process_and_ctrl_c_stops
     for p in (port, port + 1, port + 2, int(database.group(1))):
         assert not port_open(p), p
     assert (tmp_path / "var" / "cookie_secret").exists()
+
+
+def devstack(tmp_path: Path, port: int, processes: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKHUB_")}
+    env["TMPDIR"] = str(tmp_path)  # nginx's prefix: inside the test session's directory
+    return subprocess.Popen(
+        [sys.executable, "-m", "devstack", "--processes", str(processes), "--port", str(port),
+         "--data-dir", str(tmp_path / "var"), "--password-hash-memory", "64",
+         "--password-hash-iterations", "1", "--password-hash-lanes", "1"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "offset, named", [(0, "nginx"), (2, "taskhub process 2 of 3")], ids=["nginx", "process"]
+)
+def test_a_busy_port_is_named_before_anything_starts(tmp_path, offset, named):
+    port = free_port_block(4)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port + offset))
+        busy.listen()
+        started = time.monotonic()
+        process = devstack(tmp_path, port, 3)
+        try:
+            output, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 1, output
+    assert f"port {port + offset} on 127.0.0.1 (for {named}) is already in use" in output, output
+    assert "embedded database on" not in output and "keep exiting" not in output, output
+    assert time.monotonic() - started < 20
+
+
+def embedded_db_pid(port: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if any("nx-27017" in a for a in args) and f"{port}" in args:
+                return int(entry.name)
+    raise AssertionError(f"no embedded database on port {port}")
+
+
+def test_run_processes_restarts_a_dead_database_and_locks_its_data_dir(tmp_path):
+    port = free_port_block(3)
+    process = devstack(tmp_path, port, 2)
+    output = Output(process)
+    try:
+        database = int(output.wait_for(r"embedded database on mongodb://127\.0\.0\.1:(\d+)", 60)[1])
+        output.wait_for(rf"taskhub: http://127\.0\.0\.1:{port} ", 60)
+        # the stack runs the embedded database: the data directory is its alone
+        second = TaskhubProcess(data_dir=tmp_path / "var")
+        second.launch()
+        assert second.exited(15) == 1, second.output()
+        assert f"pid {process.pid}" in second.output(), second.output()
+        assert str((tmp_path / "var").resolve()) in second.output(), second.output()
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as c:
+            created = c.post("/api/users", json={"username": "stack_db", "password": PASSWORD})
+            assert created.status_code == 201, created.text
+            os.kill(embedded_db_pid(database), signal.SIGKILL)
+            output.wait_for(r"embedded database exited .*starting it again", 20)
+            output.wait_for(rf"embedded database is back on mongodb://127\.0\.0\.1:{database}", 60)
+            deadline = time.monotonic() + 30
+            while True:  # the processes reconnect by themselves, nginx in front all along
+                login = c.post("/api/login", json={"username": "stack_db", "password": PASSWORD})
+                if login.status_code == 200:
+                    break
+                assert time.monotonic() < deadline, login.text
+                time.sleep(0.2)
+        assert process.poll() is None, "".join(output.seen)
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(60) == 0, "".join(output.seen)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # it stops what it started
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        output.close()
+    for p in (port, port + 1, port + 2, database):
+        assert not port_open(p), p

@@ -54,8 +54,11 @@ class Apps:
         separate: bool = False,
         store: Store | None = None,
         handlers: list[Any] | None = None,
+        follow: bool = True,
         **overrides: Any,
     ) -> Served:
+        """Serves an application; its live hub follows the change streams from the
+        start unless ``follow`` is False (then from its first socket on)."""
         store = store or self.store
         if separate:
             store = Store(make_client(self.mongodb_uri), self.store.db.name)
@@ -64,7 +67,7 @@ class Apps:
         app = make_app(config, services.build(config, store))
         if handlers:
             app.add_handlers(r".*", handlers)
-        if app.settings["services"].live is not None:
+        if follow and app.settings["services"].live is not None:
             await app.settings["services"].live.start()
         server = make_server(app)
         sockets = bind_sockets(0, "127.0.0.1")
@@ -74,9 +77,11 @@ class Apps:
         return served
 
     async def url(self, **overrides: Any) -> str:
-        return (await self.start(**overrides)).url
+        """The URL of an application for HTTP tests: no change streams until a socket opens."""
+        return (await self.start(follow=False, **overrides)).url
 
     async def close(self) -> None:
+        """Stops every application once (a test may close before the fixture does)."""
         from .live import close_clients
 
         close_clients()
@@ -86,12 +91,14 @@ class Apps:
             if not any(hub.by_owner for hub in hubs):
                 break
             await asyncio.sleep(0.02)
-        for served in self.served:
+        served_all, self.served = self.served, []
+        for served in served_all:
             served.server.stop()
             for hook in served.app.settings["shutdown_hooks"]:
                 await hook()
             await served.server.close_all_connections()
-        for store in self.stores:
+        stores, self.stores = self.stores, []
+        for store in stores:
             await store.close()
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pymongo
 from pymongo import monitoring
 
-from server.embedded_db import EmbeddedMongo, free_port
-from store import Store, make_client
+from server.embedded_db import EmbeddedMongo, die_with_parent, free_port
+from store import Store, bounded, make_client
 
 __all__ = ["Commands", "EmbeddedServer", "free_port", "fresh_store", "wait_for_ping"]
 
@@ -51,11 +51,14 @@ class EmbeddedServer:
         return self.embedded.uri
 
     def start(self) -> EmbeddedServer:
+        """Starts it (from the main thread, so that it dies with the test session
+        however that ends) and waits until it answers."""
         self.process = subprocess.Popen(
             self.embedded.command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
         )
         wait_for_ping(self.uri)
         return self
@@ -72,11 +75,17 @@ class EmbeddedServer:
 
 @contextlib.asynccontextmanager
 async def fresh_store(
-    uri: str, database: str | None = None, **client_options: Any
+    uri: str,
+    database: str | None = None,
+    *,
+    operation_timeout: float = 5.0,
+    **client_options: Any,
 ) -> AsyncIterator[Store]:
-    """A Store on a database of its own (dropped afterwards), with its indexes."""
+    """A Store on a database of its own (dropped afterwards), with its indexes, its
+    client bounded as taskhub's is (store.bounded)."""
     database = database or "test_" + uuid.uuid4().hex[:12]
-    store = Store(make_client(uri, **client_options), database)
+    client = make_client(uri, **bounded(operation_timeout), **client_options)
+    store = Store(client, database, operation_timeout=operation_timeout)
     try:
         await store.create_indexes()
         yield store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,52 @@ from .settings import CHEAP_HASHING_ENV, COOKIE_SECRET, ROOT
 
 # Every process started and not yet reaped; conftest kills what a test left behind.
 RUNNING: list[TaskhubProcess] = []
+
+
+def proc_state(pid: int) -> str | None:
+    """The state letter /proc gives ``pid`` (R, S, Z...), or None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Running, not gone nor a zombie waiting for its parent to reap it."""
+    return proc_state(pid) not in (None, "Z")
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(pid: int, timeout: float = 10) -> bool:
+    """Polls until ``pid`` is no longer running; whether it went within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class TaskhubProcess:
@@ -49,6 +96,11 @@ class TaskhubProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     @property
     def ws_url(self) -> str:
@@ -99,6 +151,45 @@ class TaskhubProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_output(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """Polls its output, while it runs, until a line matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.output(), flags=re.M)
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} within {timeout}s in:\n{self.output()}")
+            time.sleep(0.05)
+
+    def send_signal(self, sig: int) -> None:
+        """SIGHUP (its terminal closed), SIGKILL (the OOM killer)...; reaped by
+        ``exited()``."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def exited(self, timeout: float = 30) -> int:
+        """Waits for it to exit by itself; its exit status (killed past ``timeout``)."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        finally:
+            self._reaped()
+
+    def embedded_db_pid(self, timeout: float = 10) -> int:
+        """The pid of the embedded database it started (its nx-27017 child)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for child in children(self.pid):
+                if any("nx-27017" in arg for arg in cmdline(child)):
+                    return child
+            if time.monotonic() > deadline:
+                raise AssertionError(f"taskhub {self.pid} has no embedded database child")
+            time.sleep(0.05)
 
     def terminate(self) -> None:
         """SIGTERM, as systemd sends it."""

@@ -1,0 +1,62 @@
+"""``taskhub user add|unlock``: accounts, from the operator's shell."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+import config as settings
+import services
+from services.errors import DomainError
+
+from .database import command_store
+
+
+def add_commands(commands: Any) -> None:
+    user = commands.add_parser("user", help="manage accounts")
+    actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create an account (whatever --registration says)")
+    add.add_argument("name")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(run=add_user)
+    unlock = actions.add_parser("unlock", help="clear an account's failed logins (the lockout)")
+    unlock.add_argument("name")
+    unlock.set_defaults(run=unlock_user)
+    for action in (add, unlock):
+        settings.add_settings(action)
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("taskhub: the two passwords differ")
+    return first
+
+
+async def add_user(config: settings.Config, args: argparse.Namespace) -> int:
+    password = read_password(args)
+    if not 8 <= len(password) <= 1024:
+        print("taskhub: a password has 8 to 1024 characters", file=sys.stderr)
+        return 2
+    async with command_store(config) as store:
+        accounts = services.build(config.replace(registration="open"), store).accounts
+        try:
+            user = await accounts.register(args.name, password)
+        except DomainError as e:
+            print(f"taskhub: {e.message}", file=sys.stderr)
+            return 1
+    print(f"created {user.username} ({user.id})")
+    return 0
+
+
+async def unlock_user(config: settings.Config, args: argparse.Namespace) -> int:
+    async with command_store(config) as store:
+        cleared = await services.build(config, store).accounts.unlock(args.name)
+    print(f"unlocked {args.name}: {cleared} failed logins forgotten")
+    return 0

@@ -1,0 +1,61 @@
+"""The operator's ``taskhub`` command, on the embedded database a running taskhub holds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+from harness.processes import TaskhubProcess
+from harness.settings import ROOT
+from harness.users import PASSWORD
+
+pytestmark = pytest.mark.integration
+
+
+def taskhub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys, commands; sys.exit(commands.main())", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_subcommands():
+    result = taskhub("--help")
+    assert result.returncode == 0
+    for command in ("serve", "user", "invite"):
+        assert command in result.stdout
+    assert taskhub("--version").stdout.startswith("taskhub ")
+
+
+def test_commands_work_on_the_database_a_running_taskhub_holds(tmp_path):
+    data_dir = tmp_path / "var"
+    process = TaskhubProcess("--registration", "invite", "--xheaders", "true", data_dir=data_dir)
+    process.start()
+    try:
+        where = ["--data-dir", str(data_dir)]
+        added = taskhub("user", "add", "ada", "--password-stdin", *where, stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+        invite = taskhub("invite", "create", *where)
+        assert invite.returncode == 0, invite.stderr
+        code = invite.stdout.split()[0]
+        with httpx.Client(base_url=process.url) as c:
+            body = {"username": "bob", "password": PASSWORD, "invite": code}
+            assert c.post("/api/users", json=body).status_code == 201
+            guesser = {"X-Real-IP": "203.0.113.5"}
+            for _ in range(5):
+                c.post(
+                    "/api/login", json={"username": "ada", "password": "nope-nope"}, headers=guesser
+                )
+            right = {"username": "ada", "password": PASSWORD}
+            assert c.post("/api/login", json=right, headers=guesser).status_code == 429
+            unlocked = taskhub("user", "unlock", "ada", *where)
+            assert unlocked.returncode == 0 and "5 failed logins" in unlocked.stdout
+            assert c.post("/api/login", json=right, headers=guesser).status_code == 200
+    finally:
+        assert process.stop() == 0
