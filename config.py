@@ -51,10 +51,9 @@ def parse_address(raw: str) -> str:
 
 
 def positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("expected a whole number of 1 or more")
-    return value
+    if not re.fullmatch(r"\s*[0-9]+\s*", raw) or int(raw) < 1:
+        raise ValueError("must be a whole number of 1 or more")
+    return int(raw)
 
 
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

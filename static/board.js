@@ -33,8 +33,15 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  async function api(method, path, { body, version } = {}) {
+  // A fresh Idempotency-Key: a create sent twice (a retry) is stored once.
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function api(method, path, { body, version, key } = {}) {
     const headers = { Accept: "application/json" };
+    if (key !== undefined) headers["Idempotency-Key"] = key;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET") headers["X-XSRFToken"] = xsrfToken();
     if (version !== undefined) headers["If-Match"] = `"${version}"`;
@@ -227,7 +234,8 @@
   }
 
   async function addTask(title) {
-    const answer = await write(() => api("POST", "/api/tasks", { body: { title } }));
+    const key = newKey();
+    const answer = await write(() => api("POST", "/api/tasks", { body: { title }, key }));
     if (answer) {
       upsert(answer.task);
       render(answer.task.id);

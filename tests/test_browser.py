@@ -89,7 +89,7 @@ async def titles(page: Page) -> list[str]:
     return await page.locator(".task .title").all_inner_texts()
 
 
-async def test_two_browsers_one_user_two_processes(browser, processes, tmp_path):
+async def test_two_browsers_one_user_two_processes(browser, processes, store, tmp_path):
     a, b = processes
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with httpx.AsyncClient(base_url=a.url) as client:
@@ -168,4 +168,7 @@ async def test_two_browsers_one_user_two_processes(browser, processes, tmp_path)
     await expect(second.locator(".task .title")).to_have_text(
         ["Buy oat milk 🥛 and bread", "写周报", "Added while you were away"]
     )
+    # every task the board created came with an Idempotency-Key
+    created = await store.db.changes.count_documents({"type": "task.created"})
+    assert await store.db.idempotency_keys.count_documents({}) == created > 0
     assert errors == []

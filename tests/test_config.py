@@ -131,3 +131,24 @@ def test_unusable_data_dir_is_status_2(tmp_path):
     result = run_app("--data-dir", str(blocker / "var"))
     assert result.returncode == 2
     assert "data_dir" in result.stderr
+
+
+@pytest.mark.parametrize("raw", ["abc", "2.5", "0", "-3", "٣", ""])
+def test_a_bad_count_says_what_a_count_is(raw):
+    with pytest.raises(settings.ConfigError) as e:
+        settings.load(["--max-tasks-per-user", raw], environ={})
+    assert "must be a whole number of 1 or more" in str(e.value)
+    assert "invalid literal" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--registration", "sometimes"], "expected open, closed or invite"),
+        (["--db-timeout", "1"], "expected 2 seconds or more"),
+    ],
+)
+def test_new_settings_refuse_what_they_cannot_use(argv, named):
+    with pytest.raises(settings.ConfigError) as e:
+        settings.load(argv, environ={})
+    assert named in str(e.value)

@@ -96,6 +96,9 @@ async def test_login_list_add_toggle_delete(taskhub, code2session, store):
     assert user["wechat_openid"] and user["password_hash"] is None
     tasks = [doc async for doc in store.db.tasks.find({})]
     assert [t["title"] for t in tasks] == ["second"]
+    # every create came with an Idempotency-Key, so a retry would have stored it once
+    created = await store.db.idempotency_keys.count_documents({})
+    assert created >= 2  # "first" (since deleted) and "second"
     # one code, exchanged once, with the configured appid
     assert [r["platform"] for r in code2session.requests] == ["wechat"]
 

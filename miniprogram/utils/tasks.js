@@ -50,8 +50,14 @@ function apply(tasks, message) {
   return tasks;
 }
 
+// A key for one create: sent again with a retry, it makes taskhub store the task once.
+function idempotencyKey() {
+  return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+}
+
 function create(title) {
-  return api.send('POST', '/api/tasks', { title }).then((data) => data.task);
+  const header = { 'Idempotency-Key': idempotencyKey() };
+  return api.send('POST', '/api/tasks', { title }, header).then((data) => data.task);
 }
 
 // wx.request has no PATCH, so a change is a PUT of every editable field, guarded by
