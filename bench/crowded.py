@@ -35,7 +35,8 @@ from bson import ObjectId  # noqa: E402
 
 from server.embedded_db import EmbeddedMongo  # noqa: E402
 from store import Store, make_client  # noqa: E402
-from store.tasks import rank  # noqa: E402
+from store.changes import change_document  # noqa: E402
+from store.tasks import task_document  # noqa: E402
 from store.tokens import token_digest  # noqa: E402
 
 TARGET = 1.3
@@ -66,32 +67,14 @@ async def crowd(store: Store, users: int, tasks_per_user: int, logins: int) -> N
     for u in range(users):
         owner = str(ObjectId())
         for t in range(tasks_per_user):
-            task_id = ObjectId()
             created = now + timedelta(milliseconds=t)
-            order = t if t % 2 else None
-            tasks.append(
-                {
-                    "_id": task_id,
-                    "owner": owner,
-                    "title": f"task {t} of user {u}",
-                    "description": "",
-                    "done": t % 3 == 0,
-                    "order": order,
-                    "created_at": created,
-                    "updated_at": created,
-                    "version": 1,
-                    "rank": rank(order, created, task_id),
-                }
-            )
+            fields = {"title": f"task {t} of user {u}", "done": t % 3 == 0}
+            fields["order"] = t if t % 2 else None
+            doc = task_document(owner, fields, created)
+            tasks.append(doc)
+            change = {"id": str(doc["_id"]), "title": fields["title"]}
             changes.append(
-                {
-                    "owner": owner,
-                    "seq": t + 1,
-                    "type": "task.created",
-                    "task": {"id": str(task_id), "title": f"task {t} of user {u}"},
-                    "at": created,
-                    "expires_at": created + timedelta(days=1),
-                }
+                change_document(owner, t + 1, "task.created", change, created, timedelta(days=1))
             )
         for i in range(logins // users if users else 0):
             expires = now + (timedelta(seconds=-60) if i % 4 == 3 else timedelta(days=30))

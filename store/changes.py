@@ -8,7 +8,7 @@ change still kept means it must fetch the whole list again.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -53,18 +53,8 @@ class Changes:
         )
         assert counter is not None  # an upsert returning AFTER always has a document
         seq = int(counter["seq"])
-        now = utcnow()
-        await self.collection.insert_one(
-            {
-                "owner": owner,
-                "seq": seq,
-                "type": kind,
-                "task": task,
-                "at": now,
-                "expires_at": now + self.retention,
-            },
-            session=session,
-        )
+        doc = change_document(owner, seq, kind, task, utcnow(), self.retention)
+        await self.collection.insert_one(doc, session=session)
         return seq
 
     async def last_seq(self, owner: str) -> int:
@@ -87,6 +77,20 @@ class Changes:
         if [c["seq"] for c in found][: len(expected)] != expected:
             return None
         return found
+
+
+def change_document(
+    owner: str, seq: int, kind: str, task: dict[str, Any], now: datetime, retention: timedelta
+) -> dict[str, Any]:
+    """A change as it is stored: kept for ``retention``."""
+    return {
+        "owner": owner,
+        "seq": seq,
+        "type": kind,
+        "task": task,
+        "at": now,
+        "expires_at": now + retention,
+    }
 
 
 def change(doc: dict[str, Any]) -> dict[str, Any]:

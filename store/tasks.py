@@ -78,6 +78,26 @@ def object_id(task_id: str) -> ObjectId:
         raise TaskNotFound(task_id) from e
 
 
+def task_document(
+    owner: str, fields: dict[str, Any], now: datetime, task_id: ObjectId | None = None
+) -> dict[str, Any]:
+    """A new task as it is stored, from its editable ``fields``."""
+    task_id = task_id or ObjectId()
+    order = fields.get("order")
+    return {
+        "_id": task_id,
+        "owner": owner,
+        "title": fields["title"],
+        "description": fields.get("description", ""),
+        "done": bool(fields.get("done", False)),
+        "order": order,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "rank": rank(order, now, task_id),
+    }
+
+
 def _task(doc: dict[str, Any]) -> dict[str, Any]:
     doc = typed(doc, _SCHEMA)
     return {
@@ -172,21 +192,7 @@ class Tasks:
 
         Raises IdempotencyKeyReused when the key came with another ``fingerprint``.
         """
-        now = utcnow()
-        task_id = ObjectId()
-        order = fields.get("order")
-        doc = {
-            "_id": task_id,
-            "owner": owner,
-            "title": fields["title"],
-            "description": fields.get("description", ""),
-            "done": bool(fields.get("done", False)),
-            "order": order,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-            "rank": rank(order, now, task_id),
-        }
+        doc = task_document(owner, fields, utcnow())
         task = _task(doc)
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:

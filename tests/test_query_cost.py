@@ -24,7 +24,8 @@ from bson.regex import Regex
 from harness.database import Commands, fresh_store
 
 from store import Store
-from store.tasks import rank
+from store.changes import change_document
+from store.tasks import task_document
 from store.tokens import token_digest
 
 FILTER_LISTS = ("$and", "$or", "$nor")
@@ -251,30 +252,13 @@ def other_users_data() -> tuple[list[dict], list[dict], list[dict]]:
     for u in range(OTHER_USERS):
         owner = str(ObjectId())
         for t in range(TASKS_PER_OTHER_USER):
-            task_id, created, order = ObjectId(), now + timedelta(milliseconds=t), t % 5 or None
-            tasks.append(
-                {
-                    "_id": task_id,
-                    "owner": owner,
-                    "title": f"task {t}",
-                    "description": "",
-                    "done": t % 3 == 0,
-                    "order": order,
-                    "created_at": created,
-                    "updated_at": created,
-                    "version": 1,
-                    "rank": rank(order, created, task_id),
-                }
-            )
+            created = now + timedelta(milliseconds=t)
+            fields = {"title": f"task {t}", "done": t % 3 == 0, "order": t % 5 or None}
+            doc = task_document(owner, fields, created)
+            tasks.append(doc)
+            change = {"id": str(doc["_id"])}
             changes.append(
-                {
-                    "owner": owner,
-                    "seq": t + 1,
-                    "type": "task.created",
-                    "task": {"id": str(task_id)},
-                    "at": created,
-                    "expires_at": created + timedelta(days=1),
-                }
+                change_document(owner, t + 1, "task.created", change, created, timedelta(days=1))
             )
         for i in range(OTHER_LOGINS // OTHER_USERS):
             expires = now + (timedelta(minutes=-1) if (u + i) % 4 == 0 else timedelta(days=30))

@@ -199,14 +199,7 @@ class TaskhubProcess:
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then waits; returns the exit status (killed past ``timeout``)."""
         self.terminate()
-        assert self.process is not None
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-        finally:
-            self._reaped()
+        return self.exited(timeout)
 
     async def wait(self, timeout: float = 15) -> int:
         """Waits for it to exit without blocking the test's loop; kills it past ``timeout``."""
