@@ -22,9 +22,22 @@ from tornado import httputil
 
 import config as settings
 import services
-from handlers import auth, classic, health, live, miniprogram, pages, scores, tasks, todo_backend
+from handlers import (
+    auth,
+    changes,
+    classic,
+    health,
+    live,
+    me,
+    metrics,
+    miniprogram,
+    pages,
+    scores,
+    tasks,
+    todo_backend,
+)
 from handlers.base import NotFoundHandler, PayloadTooLargeHandler, Route
-from server.access_log import log_request
+from server.access_log import JSONFormatter, log_request
 from server.body_limit import BodyLimit, hard_cap
 from server.data_dir import (
     DatabaseFilesLock,
@@ -35,6 +48,7 @@ from server.data_dir import (
 )
 from server.drain import DrainingHTTPServer
 from server.embedded_db import EmbeddedMongo, EmbeddedUnavailable
+from server.metrics import install as install_metrics
 from server.ports import PortBusy, check_port_free
 from store import ChangeStreamsUnsupported, Store, open_store
 from store.database import DatabaseUnreachable
@@ -62,10 +76,13 @@ class Application(tornado.web.Application):
 def routes(config: settings.Config) -> list[Route]:
     return [
         *health.routes,
+        *metrics.routes,
         *auth.routes,
+        *me.routes,
         *miniprogram.routes,
         *scores.routes,
         *tasks.routes,
+        *changes.routes,
         *classic.routes,
         *todo_backend.routes,
         *pages.routes,
@@ -78,7 +95,7 @@ def make_app(config: settings.Config, services: services.Services) -> Applicatio
     if not config.cookie_secret:
         raise settings.ConfigError("cookie_secret: make_app needs one (main() loads it)")
     hub = services.live
-    return Application(
+    app = Application(
         routes(config),
         config=config,
         services=services,
@@ -93,6 +110,8 @@ def make_app(config: settings.Config, services: services.Services) -> Applicatio
         static_path=str(ROOT / "static"),
         static_handler_class=pages.StaticFiles,
     )
+    install_metrics(app)  # settings["metrics"]: this application's own registry
+    return app
 
 
 def make_server(app: Application) -> DrainingHTTPServer:
@@ -110,11 +129,12 @@ class StartupError(Exception):
 
 
 def setup_logging(config: settings.Config) -> None:
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=config.log_level, handlers=[handler])
     # The driver's debug log prints query values: token digests and capability URLs.
     logging.getLogger("pymongo").setLevel(logging.INFO)
 

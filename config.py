@@ -111,6 +111,13 @@ def parse_log_level(raw: str) -> str:
     return level
 
 
+def parse_log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return value
+
+
 def parse_url(raw: str) -> str:
     if not re.fullmatch(r"https?://[^\s]+", raw):
         raise ValueError("expected an http:// or https:// URL")
@@ -229,6 +236,9 @@ class Config:
         "1000", positive_int, "most scoring-form submissions per user (or address) in a day"
     )
     log_level: str = setting("info", parse_log_level, "debug, info, warning or error")
+    log_format: str = setting(
+        "text", parse_log_format, "text, or json: one JSON object per line for every log record"
+    )
     # live updates
     live: bool = setting(
         "true", parse_bool, "serve /api/live (needs a MongoDB with change streams: a replica set)"

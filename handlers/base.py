@@ -25,6 +25,7 @@ from tornado.web import HTTPError, RequestHandler
 from config import Config
 from services import Services
 from services.accounts import Accounts, Login
+from services.changes import Changes
 from services.encoding import dumps
 from services.errors import (
     Busy,
@@ -153,6 +154,9 @@ def api_error(error: DomainError) -> APIError:
 class BaseHandler(RequestHandler):
     """Services from the application settings, the request id and safe logging."""
 
+    # The database error a request failed with (answered 503), for the metrics.
+    database_error: BaseException | None = None
+
     @property
     def services(self) -> Services:
         return self.application.settings["services"]
@@ -168,6 +172,10 @@ class BaseHandler(RequestHandler):
     @property
     def tasks(self) -> Tasks:
         return self.services.tasks
+
+    @property
+    def changes(self) -> Changes:
+        return self.services.changes
 
     @property
     def scores(self) -> Scores:
@@ -319,7 +327,11 @@ class APIHandler(BaseHandler):
 
     async def log_in(self, user: Any) -> None:
         """Logs ``user`` in: a new token, the login cookie, and the login answer."""
-        token, login = await self.accounts.log_in(user)
+        token, login = await self.accounts.log_in(
+            user,
+            client=self.request.remote_ip or "",
+            user_agent=self.request.headers.get("User-Agent", ""),
+        )
         self.current_user = login  # so the access log names who logged in
         self.set_signed_cookie(
             LOGIN_COOKIE,
@@ -386,6 +398,7 @@ class APIHandler(BaseHandler):
             for name, value in error.headers.items():
                 self.set_header(name, value)
         elif error is not None and database_unavailable(error):
+            self.database_error = error
             status_code = 503
             self.set_status(503)
             self.set_header("Retry-After", str(RETRY_AFTER_UNAVAILABLE))

@@ -69,7 +69,7 @@ class LiveSocket(APIHandler, WebSocketHandler):
                 "or ?ticket= from POST /api/live/ticket",
                 headers=BEARER_CHALLENGE,
             )
-        self.since = bounded_int(query, "since", low=0, high=MAX_SEQ)
+        self.since = bounded_int(query, "since", low=0, high=MAX_SEQ, empty_is_absent=True)
         self.subscriber = self.hub.attach(self.current_user, self)
         if self.subscriber is None:
             raise APIError(

@@ -143,12 +143,18 @@ def reject_unknown(
 
 
 def bounded_int(
-    fields: Mapping[str, str], name: str, *, low: int, high: int, default: int | None = None
+    fields: Mapping[str, str],
+    name: str,
+    *,
+    low: int,
+    high: int,
+    default: int | None = None,
+    empty_is_absent: bool = False,
 ) -> int | None:
     """A whole number in ASCII digits from ``low`` to ``high``; ``default`` when absent
-    (or empty, as a client that always sends the argument writes "none")."""
+    (and, with ``empty_is_absent``, when empty, as some clients write "none")."""
     raw = fields.get(name)
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and empty_is_absent):
         return default
     if not _DIGITS.fullmatch(raw) or len(raw) > len(str(high)) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)

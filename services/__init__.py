@@ -13,6 +13,7 @@ from config import Config
 from store import Store
 
 from .accounts import Accounts
+from .changes import Changes
 from .live import Hub
 from .miniprogram import MiniProgramLogin, PlatformApp
 from .passwords import Passwords
@@ -25,6 +26,7 @@ class Services:
     store: Store
     accounts: Accounts
     tasks: Tasks
+    changes: Changes
     scores: Scores
     miniprogram: MiniProgramLogin
     live: Hub | None  # None when live updates are off
@@ -61,6 +63,7 @@ def build(config: Config, store: Store, passwords: Passwords | None = None) -> S
         store=store,
         accounts=accounts,
         tasks=Tasks(store, max_per_user=config.max_tasks_per_user),
+        changes=Changes(store),
         scores=Scores(store, max_per_day=config.max_scores_per_day),
         miniprogram=MiniProgramLogin(accounts, apps),
         live=Hub(store, max_sockets_per_user=config.live_max_sockets) if config.live else None,

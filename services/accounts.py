@@ -13,15 +13,22 @@ import secrets
 from datetime import UTC, datetime
 
 from store import Conflict as StoreConflict
-from store import Login, Store, User
+from store import Login, LoginDetails, Store, User
 from store.invites import Invite
 from store.users import username_key
 
-from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+)
 from .passwords import Passwords
 from .rate_limit import ExpiringCache, RateLimit
 
-__all__ = ["Accounts", "Login", "User", "seconds_until"]
+__all__ = ["Accounts", "Login", "LoginDetails", "User", "seconds_until"]
 
 # Failed logins within the store's window (15 minutes): from one client address, the
 # address is locked out of that account; from everywhere together, the account is
@@ -33,6 +40,9 @@ MAX_FAILURES_PER_ACCOUNT = 100
 # A classic client sends its password with every request (HTTP Basic): a success is
 # remembered this long, so that it does not pay for argon2 each time.
 BASIC_CACHE_SECONDS = 60
+
+# What a login keeps of the client's User-Agent, for its owner's list of logins.
+USER_AGENT_MAX = 256
 
 
 def seconds_until(moment: datetime) -> int:
@@ -155,15 +165,48 @@ class Accounts:
 
     # --- logins ---
 
-    async def log_in(self, user: User) -> tuple[str, Login]:
-        """A new login for ``user``: its token (shown once) and what it stands for."""
-        return await self.store.tokens.issue(user, self.token_ttl)
+    async def log_in(
+        self, user: User, *, client: str = "", user_agent: str = ""
+    ) -> tuple[str, Login]:
+        """A new login for ``user``: its token (shown once) and what it stands for.
+        ``client`` (its address) and ``user_agent`` are shown in the owner's list."""
+        return await self.store.tokens.issue(
+            user, self.token_ttl, client=client, user_agent=user_agent[:USER_AGENT_MAX]
+        )
 
     async def authenticate(self, token: str) -> Login | None:
         return await self.store.tokens.lookup(token)
 
     async def log_out(self, login: Login) -> None:
         await self.store.tokens.revoke(login.digest)
+
+    async def change_password(self, login: Login, current: str, new: str, address: str) -> None:
+        """Sets the account's password to ``new`` once ``current`` is checked as a login
+        checks it (from ``address``: the lockout applies), then ends every other login
+        of the account (their live sockets close), keeping ``login``; and forgets the
+        HTTP Basic successes remembered, so the old password stops working at once."""
+        user = await self.user(login)
+        checked = await self.check_password(user.username, current, address)
+        if checked.id != user.id:  # the name moved to another account meanwhile
+            raise NotAuthenticated("wrong username or password")
+        await self.store.users.set_password_hash(user.id, await self.passwords.hash(new))
+        await self.store.tokens.revoke_all_but(user.id, login.digest)
+        # this process's memory; another process's forgets within BASIC_CACHE_SECONDS
+        self.basic_logins.clear()
+
+    async def logins(self, login: Login) -> list[LoginDetails]:
+        """The live logins of ``login``'s account, newest first."""
+        return await self.store.tokens.of_user(login.user_id)
+
+    async def revoke_login(self, login: Login, login_id: str) -> None:
+        """Ends the login of ``login``'s account named ``login_id``; NotFound when the
+        account has none by that id (another account's included)."""
+        if not await self.store.tokens.revoke_by_id(login.user_id, login_id):
+            raise NotFound("no such login")
+
+    async def revoke_other_logins(self, login: Login) -> int:
+        """Ends every login of the account but ``login``; how many."""
+        return await self.store.tokens.revoke_all_but(login.user_id, login.digest)
 
     async def live_ticket(self, login: Login) -> tuple[str, datetime]:
         return await self.store.tickets.issue(login)

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from store import Login, Store
 from store.change_stream import Watch
 
+from .changes import change_payload
 from .encoding import dumps
-from .tasks import native_task
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ SEND_BUFFER_BYTES = 1024 * 1024
 
 
 def change_message(change: dict[str, Any]) -> str:
-    return dumps(
-        {"type": change["type"], "task": native_task(change["task"]), "seq": change["seq"]}
-    )
+    return dumps(change_payload(change))
 
 
 class Socket(Protocol):
@@ -207,6 +205,7 @@ class Hub:
         self._starting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task] = set()
         self.gap_catch_ups = 0  # gaps filled from the log: the stream skipped something
+        self.changes_delivered = 0  # changes handed to subscribers (server/metrics.py)
 
     # --- the change streams ---
 
@@ -291,6 +290,7 @@ class Hub:
         message = change_message(change)
         for subscriber in list(subscribers):
             subscriber.offer(change["seq"], message)
+        self.changes_delivered += len(subscribers)
 
     def revoke(self, login_digest: str) -> None:
         for subscriber in list(self.by_login.get(login_digest, ())):

@@ -3,13 +3,14 @@
 from .change_stream import ChangeStreamsUnsupported
 from .database import Store, bounded, make_client, open_store, wait_until_reachable
 from .errors import Conflict, is_unavailable
-from .tokens import Login
+from .tokens import Login, LoginDetails
 from .users import User
 
 __all__ = [
     "ChangeStreamsUnsupported",
     "Conflict",
     "Login",
+    "LoginDetails",
     "Store",
     "User",
     "bounded",

@@ -78,6 +78,25 @@ class Changes:
             return None
         return found
 
+    async def page_after(
+        self, owner: str, seq: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int, bool] | None:
+        """Up to ``limit`` of the owner's changes after ``seq``, oldest first, the
+        owner's last seq, and whether more follow; None when the ones right after
+        ``seq`` are no longer kept (or ``seq`` is beyond the last), so the client
+        must resync. Two round trips, whatever the page size."""
+        cursor = (
+            self.collection.find(exact({"owner": owner, "seq": {"$gt": seq}}))
+            .sort("seq", ASCENDING)
+            .limit(limit + 1)
+            .batch_size(limit + 1)
+        )
+        found = [change(doc) async for doc in cursor]
+        last = await self.last_seq(owner)
+        if seq > last or (seq < last and (not found or found[0]["seq"] != seq + 1)):
+            return None
+        return found[:limit], last, len(found) > limit
+
 
 def change_document(
     owner: str, seq: int, kind: str, task: dict[str, Any], now: datetime, retention: timedelta

@@ -192,6 +192,25 @@ async def insert_or_get(collection: AsyncCollection, document: Mapping[str, Any]
     return dict(document)
 
 
+# --- times written with $set ---
+
+
+def stored_time(moment: datetime) -> int:
+    """``moment`` as whole milliseconds since the epoch: the stored form of a time that
+    a ``$set`` writes and a filter compares.
+
+    The embedded server stores a datetime written with ``$set`` as text, which then
+    neither reads back as a datetime nor compares as a time (``$lt``); an integer keeps
+    both. On a real MongoDB a BSON date would do.
+    """
+    return int(moment.timestamp() * 1000)
+
+
+def time_from_stored(millis: int) -> datetime:
+    """The time ``stored_time`` wrote, in UTC."""
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
 # --- change streams ---
 
 # How often to ask for more events. The embedded server answers a getMore at once

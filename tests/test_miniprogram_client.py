@@ -115,6 +115,12 @@ async def test_reconnect_catches_up_on_missed_changes(taskhub, code2session):
     assert result["sockets"] >= 3  # the first, at least one refused while offline, the resumed
 
 
+async def test_back_from_the_background_it_catches_up_over_http_first(taskhub, code2session):
+    result = await run("background", taskhub.url, code2session.url)
+    assert result["changes_requests"] >= 1
+    assert int(result["since"]) >= 3  # the socket resumed after what /api/changes gave
+
+
 async def test_relogin_after_the_token_is_revoked(taskhub, code2session, store):
     result = await run("relogin", taskhub.url, code2session.url)
     assert result["logins"] >= 2

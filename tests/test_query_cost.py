@@ -107,6 +107,17 @@ async def every_request_path(store: Store) -> dict[str, Any]:
     assert await store.todos_urls.owner(capability) == user.id
     await store.todos_urls.replace(user.id)
 
+    other, _ = await store.tokens.issue(user, 3600, client="127.0.0.1", user_agent="cost")
+    listed = await store.tokens.of_user(user.id)
+    assert len(listed) == 2
+    await store.tokens.collection.update_one(
+        {"_id": {"$eq": token_digest(other)}}, {"$unset": {"login_id": "", "last_used_ms": ""}}
+    )
+    assert await store.tokens.lookup(other) is not None  # records its first use
+    assert not await store.tokens.revoke_by_id(user.id, "0123456789abcdef")  # legacy-shaped
+    assert await store.tokens.revoke_all_but(user.id, login.digest) == 1
+    first = next(d.login_id for d in listed if d.digest == login.digest)
+    assert await store.tokens.revoke_by_id(user.id, first)
     await store.tokens.revoke(login.digest)
     await store.purge_expired()
     return {"user": user, "token": token}

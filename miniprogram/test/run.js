@@ -161,6 +161,33 @@ const scenarios = {
     return { since: resumed.url.split('since=')[1], sockets: a.sockets.length };
   },
 
+  // back from the background: /api/changes first, then the socket from there on
+  async background() {
+    const shared = openid();
+    const a = device({ name: 'A', openid: shared });
+    const b = device({ name: 'B', openid: shared });
+    const [pa, pb] = [await openTasks(a), await openTasks(b)];
+    await add(pb, 'before');
+    await waitFor(() => titles(pa).includes('before'), 'A to see the first task');
+
+    a.hide(pa);
+    await waitFor(() => pa.data.live === 'offline', 'A to go quiet in the background');
+    const socketsBefore = a.sockets.length;
+    await add(pb, 'while hidden 1');
+    await add(pb, 'while hidden 2');
+    assert.equal(a.sockets.length, socketsBefore, 'no redial while in the background');
+
+    a.show(pa);
+    await waitFor(() => titles(pa).length === 3, 'A to catch up', 10000);
+    await waitFor(() => pa.data.live === 'live', 'A to be live again', 10000);
+    assert.deepEqual(titles(pa), ['before', 'while hidden 1', 'while hidden 2']);
+    const fetched = a.requests.filter((r) => r.url.includes('/api/changes?'));
+    assert.ok(fetched.length >= 1, 'caught up through /api/changes');
+    const resumed = a.sockets.filter((s) => s.ws).at(-1);
+    assert.match(resumed.url, /\/api\/live\?since=\d+$/);
+    return { changes_requests: fetched.length, since: resumed.url.split('since=')[1] };
+  },
+
   // the token is revoked: the next call gets 401, logs in again and goes on
   async relogin() {
     const a = device({ name: 'A' });

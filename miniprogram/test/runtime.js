@@ -251,6 +251,15 @@ class Device {
     return page;
   }
 
+  // The app going to the background and back, as the platform shows and hides it.
+  hide(page) {
+    if (page.onHide) page.onHide();
+  }
+
+  show(page) {
+    if (page.onShow) page.onShow();
+  }
+
   close(page) {
     if (page.onUnload) page.onUnload();
     this.pages = this.pages.filter((p) => p !== page);

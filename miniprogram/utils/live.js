@@ -37,9 +37,52 @@ class Live {
 
   stop() {
     this.stopped = true;
+    this.close('page closed');
+  }
+
+  close(reason) {
     this.clearTimers();
-    if (this.socket) this.socket.close({ code: 1000, reason: 'page closed' });
-    this.socket = null;
+    const socket = this.socket;
+    this.socket = null; // its onClose is then ours no longer
+    if (socket) socket.close({ code: 1000, reason });
+  }
+
+  // Into the background: the platform suspends the mini-program and its socket dies
+  // anyway; closing it now leaves no redial running while suspended.
+  pause() {
+    if (this.stopped) return;
+    this.close('in the background');
+    this.onState('offline');
+  }
+
+  // Back from the background: catch up over HTTP from the last seq seen
+  // (/api/changes), then reopen the socket from where that left off.
+  async resume() {
+    if (this.stopped || this.socket) return;
+    if (this.seq !== null) {
+      try {
+        await this.catchUp();
+      } catch (err) {
+        // offline still: the socket's own ?since= catch-up will do once it connects
+      }
+    }
+    if (!this.stopped && !this.socket) this.connect();
+  }
+
+  async catchUp() {
+    for (;;) {
+      const page = await api.get('/api/changes', { since: this.seq, limit: 200 });
+      if (page.resync) {
+        this.seq = page.seq;
+        this.onSync();
+        return;
+      }
+      for (const message of page.changes) {
+        this.seq = message.seq;
+        this.onChange(message);
+      }
+      if (!page.more) return;
+    }
   }
 
   async connect() {

@@ -39,6 +39,17 @@ Page({
     this.live.stop();
   },
 
+  // The platform suspends a mini-program in the background; back in front, it
+  // catches up with GET /api/changes before reopening its socket.
+  onHide() {
+    this.live.pause();
+  },
+
+  onShow() {
+    if (this.shown) this.live.resume();
+    this.shown = true;
+  },
+
   onPullDownRefresh() {
     this.reload().then(() => mp.stopPullDownRefresh());
   },

@@ -1,0 +1,69 @@
+"""Account self-service: the password, and the account's logins (list and revoke)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.accounts import LoginDetails
+
+from .auth import PASSWORD_MAX, PASSWORD_MIN
+from .base import APIHandler, Route, authenticated
+from .params import text
+
+
+def login_json(details: LoginDetails, current_digest: str) -> dict[str, Any]:
+    """A login as its owner sees it: never its token, nor the token's digest."""
+    return {
+        "id": details.login_id,
+        "created_at": details.created_at,
+        "last_used_at": details.last_used_at,
+        "client": details.client,
+        "user_agent": details.user_agent,
+        "current": details.digest == current_digest,
+    }
+
+
+class PasswordHandler(APIHandler):
+    """``POST /api/me/password`` with ``current_password`` and ``new_password``."""
+
+    @authenticated
+    async def post(self) -> None:
+        fields = self.body_fields()
+        current = text(fields, "current_password", min_length=1, max_length=PASSWORD_MAX)
+        new = text(fields, "new_password", min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+        address = self.request.remote_ip or ""
+        await self.accounts.change_password(self.login, current, new, address)
+        self.set_status(204)
+        self.finish()
+
+
+class LoginsHandler(APIHandler):
+    """``GET /api/me/logins``: the account's logins; ``DELETE``: all but this one."""
+
+    @authenticated
+    async def get(self) -> None:
+        logins = await self.accounts.logins(self.login)
+        self.write_json({"logins": [login_json(d, self.login.digest) for d in logins]})
+
+    @authenticated
+    async def delete(self) -> None:
+        await self.accounts.revoke_other_logins(self.login)
+        self.set_status(204)
+        self.finish()
+
+
+class LoginHandler(APIHandler):
+    """``DELETE /api/me/logins/{id}``: ends that login of the account (404 otherwise)."""
+
+    @authenticated
+    async def delete(self, login_id: str) -> None:
+        await self.accounts.revoke_login(self.login, login_id)
+        self.set_status(204)
+        self.finish()
+
+
+routes: list[Route] = [
+    (r"/api/me/password", PasswordHandler),
+    (r"/api/me/logins", LoginsHandler),
+    (r"/api/me/logins/([A-Za-z0-9_-]{1,64})", LoginHandler),
+]
