@@ -44,7 +44,7 @@ def units(tmp_path) -> Path:
     checkout = tmp_path / "srv-taskhub"
     (checkout / ".venv" / "bin").mkdir(parents=True)
     (checkout / ".venv" / "bin" / "python").symlink_to(sys.executable)
-    (checkout / "app.py").symlink_to(ROOT / "app.py")
+    (checkout / ".venv" / "bin" / "taskhub").symlink_to(Path(sys.executable).with_name("taskhub"))
     out = tmp_path / "units"
     out.mkdir()
     text = SERVICE.read_text()
@@ -94,6 +94,7 @@ def test_service_restarts_drains_and_runs_hardened():
     assert one("Restart") == "on-failure"
     assert one("EnvironmentFile").startswith("/etc/")
     exec_start = one("ExecStart")
+    assert exec_start.split()[:2] == ["/srv/taskhub/.venv/bin/taskhub", "serve"]
     for flag in ("--port %i", "--address 127.0.0.1", "--xheaders true"):
         assert flag in exec_start
     # systemd kills only after the drain has had its time
