@@ -11,12 +11,22 @@ import pytest
 from harness.database import EmbeddedServer, fresh_store
 from harness.users import register_and_login
 
+# pymongo's server monitor leaves the socket of a connection attempt cut short (the
+# client closed while its server was down or frozen) to the garbage collector. These
+# tests collect it themselves (own_database), so that its ResourceWarning is neither
+# lost nor blamed on whichever test runs next.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:unclosed <socket.socket:ResourceWarning",
+    "ignore::pytest.PytestUnraisableExceptionWarning",
+)
+
 
 @pytest.fixture
 def own_database(tmp_path):
     server = EmbeddedServer(tmp_path / "db").start()
     yield server
     server.stop()
+    gc.collect()
 
 
 async def test_503_while_the_database_is_down_then_recovery(own_database, apps):
@@ -47,13 +57,6 @@ async def test_503_while_the_database_is_down_then_recovery(own_database, apps):
             assert me.status_code == 200, me.text
 
 
-# pymongo's server monitor leaves the socket of a connection attempt that timed out
-# against the frozen server to the garbage collector; it is collected at the end of
-# this test, so that its ResourceWarning is not blamed on whichever test runs next.
-@pytest.mark.filterwarnings(
-    "ignore:unclosed <socket.socket:ResourceWarning",
-    "ignore::pytest.PytestUnraisableExceptionWarning",
-)
 async def test_a_frozen_database_gets_503_in_bounded_time_and_no_late_commits(own_database, apps):
     """The database stops answering without closing its connections (SIGSTOP): every
     request answers 503 within db_timeout, /healthz within 2 s, and the writes that
@@ -88,8 +91,6 @@ async def test_a_frozen_database_gets_503_in_bounded_time_and_no_late_commits(ow
             await asyncio.sleep(1.0)  # whatever the database had queued has run by now
             listed = (await c.get("/api/tasks", headers=auth)).json()["tasks"]
             assert [t["title"] for t in listed if t["title"].startswith("frozen")] == []
-    await apps.close()
-    gc.collect()
 
 
 async def test_writes_while_the_database_is_down_fail_fast(own_database, apps):
