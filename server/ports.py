@@ -5,16 +5,33 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 
 
 class PortBusy(OSError):
     """The port cannot be listened on; the message names it and says why."""
 
 
+# A port its previous holder has just let go of (a restart) may still be taken for a
+# moment; a busy port is one that stays taken this long.
+BUSY_AFTER_SECONDS = 2.0
+
+
 def check_port_free(address: str, port: int, what: str = "") -> None:
     """Binds ``address:port`` (every address it resolves to, as Tornado's listen does)
-    and lets go at once; raises PortBusy naming the port when that fails.
-    ``what`` says who wanted the port ("nginx", "taskhub process 2")."""
+    and lets go at once; raises PortBusy naming the port when that fails for
+    BUSY_AFTER_SECONDS. ``what`` says who wanted the port ("nginx", "taskhub process 2")."""
+    deadline = time.monotonic() + BUSY_AFTER_SECONDS
+    while True:
+        try:
+            return _bind_once(address, port, what)
+        except PortBusy as e:
+            if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _bind_once(address: str, port: int, what: str) -> None:
     who = f" (for {what})" if what else ""
     try:
         infos = socket.getaddrinfo(
@@ -42,4 +59,6 @@ def check_port_free(address: str, port: int, what: str = "") -> None:
                     message = f"port {port} on {address}{who} is already in use"
                 else:
                     message = f"cannot listen on port {port} on {address}{who}: {e.strerror or e}"
-                raise PortBusy(message) from e
+                busy = PortBusy(message)
+                busy.errno = e.errno  # EADDRINUSE: check_port_free looks again
+                raise busy from e
