@@ -93,8 +93,7 @@ class LogoutHandler(APIHandler):
     async def post(self) -> None:
         await self.accounts.log_out(self.login)
         self.clear_cookie(LOGIN_COOKIE)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class MeHandler(APIHandler):

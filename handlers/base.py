@@ -379,6 +379,11 @@ class APIHandler(BaseHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(dumps(value))
 
+    def no_content(self) -> None:
+        """Answers 204: done, nothing to send back."""
+        self.set_status(204)
+        self.finish()
+
     def error_body(self, status: int, code: str, message: str, field: str | None) -> Any:
         """The JSON body of an error; representations with their own error shape override it."""
         error = {"code": code, "message": message}
@@ -472,8 +477,7 @@ class APIHandler(BaseHandler):
             self.set_header("Access-Control-Allow-Headers", ALLOWED_REQUEST_HEADERS)
             self.set_header("Access-Control-Max-Age", "600")
         self.set_header("Allow", ", ".join(self.implemented_methods()))
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 def user_json(user: Any) -> dict[str, Any]:

@@ -33,8 +33,7 @@ class PasswordHandler(APIHandler):
         new = text(fields, "new_password", min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
         address = self.request.remote_ip or ""
         await self.accounts.change_password(self.login, current, new, address)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class LoginsHandler(APIHandler):
@@ -48,8 +47,7 @@ class LoginsHandler(APIHandler):
     @authenticated
     async def delete(self) -> None:
         await self.accounts.revoke_other_logins(self.login)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class LoginHandler(APIHandler):
@@ -58,8 +56,7 @@ class LoginHandler(APIHandler):
     @authenticated
     async def delete(self, login_id: str) -> None:
         await self.accounts.revoke_login(self.login, login_id)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 routes: list[Route] = [

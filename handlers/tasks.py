@@ -294,8 +294,7 @@ class TaskItemHandler(TaskHandler):
     @authenticated
     async def delete(self, task_id: str) -> None:
         await self.tasks.delete(self.owner, task_id, versions=self.versions())
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class OpenAPIHandler(APIHandler):

@@ -70,8 +70,7 @@ class TodosHandler(TodoBackendHandler):
 
     async def delete(self, capability: str) -> None:
         await self.tasks.delete_all(self.owner)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class TodoHandler(TodoBackendHandler):
@@ -86,8 +85,7 @@ class TodoHandler(TodoBackendHandler):
 
     async def delete(self, capability: str, task_id: str) -> None:
         await self.tasks.delete(self.owner, task_id)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class TodosUrlHandler(APIHandler):
