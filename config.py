@@ -231,7 +231,13 @@ class Config:
         "who may create accounts: open, closed, or invite (one-time codes: taskhub invite create)",
     )
     # limits
-    max_tasks_per_user: int = setting("10000", positive_int, "most tasks one user may hold")
+    max_tasks_per_user: int = setting(
+        "10000", positive_int, "most tasks the lists one user owns may hold"
+    )
+    max_lists_per_user: int = setting("100", positive_int, "most lists one user may own")
+    max_members_per_list: int = setting(
+        "50", positive_int, "most members a list may have, its owner included"
+    )
     max_scores_per_day: int = setting(
         "1000", positive_int, "most scoring-form submissions per user (or address) in a day"
     )

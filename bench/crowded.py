@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bson import ObjectId  # noqa: E402
 
 from server.embedded_db import EmbeddedMongo  # noqa: E402
-from store import Store, make_client  # noqa: E402
+from store import Person, Store, make_client  # noqa: E402
 from store.changes import change_document  # noqa: E402
 from store.tasks import task_document  # noqa: E402
 from store.tokens import token_digest  # noqa: E402
@@ -72,7 +72,7 @@ async def crowd(store: Store, users: int, tasks_per_user: int, logins: int) -> N
             fields["order"] = t if t % 2 else None
             doc = task_document(owner, fields, created)
             tasks.append(doc)
-            change = {"id": str(doc["_id"]), "title": fields["title"]}
+            change = {"task": {"id": str(doc["_id"]), "title": fields["title"]}}
             changes.append(
                 change_document(owner, t + 1, "task.created", change, created, timedelta(days=1))
             )
@@ -119,13 +119,15 @@ async def run(args: argparse.Namespace) -> None:
 async def measure(store: Store, args: argparse.Namespace) -> None:
     await store.create_indexes()
     user = await store.users.create("alone", None)
+    me = Person(user.id, user.username)
     for i in range(50):
-        await store.tasks.create(user.id, {"title": f"task {i}", "order": i % 7 or None})
+        fields = {"title": f"task {i}", "order": i % 7 or None}
+        await store.tasks.create(me, me.id, fields, allowed=("owner",))
     token, _ = await store.tokens.issue(user, 3600)
     seq = await store.changes.last_seq(user.id)
 
     calls: dict[str, Callable[[], Awaitable[Any]]] = {
-        "get_tasks_crowded": lambda: store.tasks.page(user.id, limit=50),
+        "get_tasks_crowded": lambda: store.tasks.page([me.id], limit=50),
         "token_lookup_crowded": lambda: store.tokens.lookup(token),
         "changes_since_crowded": lambda: store.changes.since(user.id, seq - 10),
     }

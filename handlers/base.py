@@ -43,6 +43,7 @@ from services.errors import (
     UpstreamUnavailable,
     database_unavailable,
 )
+from services.lists import Lists, Person
 from services.live import Hub
 from services.miniprogram import MiniProgramLogin
 from services.scores import Scores
@@ -172,6 +173,10 @@ class BaseHandler(RequestHandler):
     @property
     def tasks(self) -> Tasks:
         return self.services.tasks
+
+    @property
+    def lists(self) -> Lists:
+        return self.services.lists
 
     @property
     def changes(self) -> Changes:
@@ -315,6 +320,11 @@ class APIHandler(BaseHandler):
         """The current login, in methods that ``@authenticated`` guards."""
         assert self.current_user is not None
         return self.current_user
+
+    @property
+    def person(self) -> Person:
+        """Who the current login acts as, on lists and tasks."""
+        return Person(self.login.user_id, self.login.username)
 
     def check_xsrf_cookie(self) -> None:
         # Only requests a browser authenticates by cookie can be forged cross-site;

@@ -3,7 +3,8 @@
 For clients written from that tutorial: ``{"tasks": [...]}`` with each task's
 absolute ``uri`` in place of an id, PUT that changes only the fields sent,
 ``{"result": true}`` on delete, and errors as ``{"error": "Not found"}``. They may
-log in with HTTP Basic as well as a token or the session cookie.
+log in with HTTP Basic as well as a token or the session cookie. They see and write
+the tasks of the user's default list, as before there were lists.
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ class ClassicHandler(TaskHandler):
 class ClassicTasksHandler(ClassicHandler):
     @authenticated
     async def get(self) -> None:
-        tasks = await self.tasks.all(self.owner)
+        tasks = await self.tasks.all(self.actor, self.actor.id)
         self.write_json({"tasks": [classic_task(t, self.task_uri(t)) for t in tasks]})
 
     @authenticated
     async def post(self) -> None:
         fields = self.task_fields(CLASSIC, complete=True)
-        task, _ = await self.tasks.create(self.owner, fields)
+        task, _ = await self.tasks.create(self.actor, fields)
         uri = self.task_uri(task)
         self.set_header("Location", uri)
         self.write_json({"task": classic_task(task, uri)}, status=201)
@@ -79,19 +80,19 @@ class ClassicTasksHandler(ClassicHandler):
 class ClassicTaskHandler(ClassicHandler):
     @authenticated
     async def get(self, task_id: str) -> None:
-        task = await self.tasks.get(self.owner, task_id)
+        task = await self.tasks.get(self.actor, task_id, within=self.actor.id)
         self.write_json({"task": classic_task(task, self.task_uri(task))})
 
     @authenticated
     async def put(self, task_id: str) -> None:
         # the tutorial's PUT leaves the fields not sent as they were
         fields = self.task_fields(CLASSIC, complete=False)
-        task = await self.tasks.update(self.owner, task_id, fields)
+        task = await self.tasks.update(self.actor, task_id, fields, within=self.actor.id)
         self.write_json({"task": classic_task(task, self.task_uri(task))})
 
     @authenticated
     async def delete(self, task_id: str) -> None:
-        await self.tasks.delete(self.owner, task_id)
+        await self.tasks.delete(self.actor, task_id, within=self.actor.id)
         self.write_json({"result": True})
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.errors import InvalidInput
 
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as UUIDs and the like
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²" and "٣"
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -169,3 +170,13 @@ def boolean(fields: Mapping[str, str], name: str) -> bool | None:
     if raw not in ("true", "false"):
         raise InvalidInput(f"{name} must be true or false", field=name)
     return raw == "true"
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The ``Idempotency-Key`` header of a POST, checked; None when absent."""
+    key = headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters", field="Idempotency-Key"
+        )
+    return key

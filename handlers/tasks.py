@@ -15,17 +15,19 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from services.errors import InvalidInput
-from services.tasks import ORDER_LIMIT, fingerprint, is_rank, native_task
+from services.tasks import ORDER_LIMIT, SORTS, TaskFilter, fingerprint, is_cursor, native_task
 
-from .base import APIHandler, Route, authenticated
+from .base import APIHandler, Person, Route, authenticated
 from .params import (
     boolean,
     bounded_int,
+    idempotency_key,
     printable_name,
     reject_unknown,
     text,
@@ -36,18 +38,52 @@ from .params import (
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
+# What GET /api/tasks narrows by (besides its page: limit, cursor, sort).
+QUERY_ARGUMENTS = ("list_id", "done", "due_before", "due_after", "label", "priority", "q")
+
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
+LABELS_MAX = 10
+LABEL_MAX = 32
+PRIORITY_MAX = 3
+QUERY_MAX = 200
 
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as UUIDs and the like
+# RFC 3339: a date, or a date-time with seconds and an offset (ASCII digits only)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+# years a due date may have: clear of the edges where a shift to UTC overflows
+YEARS = (1900, 9998)
+
 _STRONG_ETAG = re.compile(r'"(\d{1,18})"')
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 # Stored by the server, never set by a client.
-READ_ONLY = frozenset({"id", "owner", "version", "created_at", "updated_at"})
+READ_ONLY = frozenset(
+    {
+        "id",
+        "owner",
+        "version",
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "created_by",
+        "updated_by",
+    }
+)
 
-DEFAULTS = {"description": "", "done": False, "order": None}
+# What a created or replaced task has for a field not sent (its list aside: the
+# default list, or the one it is in).
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "done": False,
+    "order": None,
+    "due": None,
+    "priority": 0,
+    "labels": [],
+}
 
 # What trimming removes: the whitespace of JavaScript's String.prototype.trim(), so
 # that a browser and this server agree, and the OpenAPI document can say it exactly.
@@ -70,7 +106,21 @@ class Shape:
     echoed: frozenset[str] = field(default_factory=frozenset)
 
 
-NATIVE = Shape({"title": "title", "description": "description", "done": "done", "order": "order"})
+NATIVE = Shape(
+    {
+        name: name
+        for name in (
+            "title",
+            "description",
+            "done",
+            "order",
+            "due",
+            "priority",
+            "labels",
+            "list_id",
+        )
+    }
+)
 CLASSIC = Shape(
     {"title": "title", "description": "description", "done": "done"}, frozenset({"uri"})
 )
@@ -98,7 +148,7 @@ def task_fields(
             raise InvalidInput("title is required", field="title")
         for target, default in DEFAULTS.items():
             if target in shape.fields.values():
-                out.setdefault(target, default)
+                out.setdefault(target, list(default) if isinstance(default, list) else default)
     elif not out:
         names = ", ".join(shape.fields)
         raise InvalidInput(f"nothing to change: send at least one of {names}")
@@ -159,12 +209,110 @@ def check_order(body: Mapping[str, Any], name: str, form: bool) -> int | None:
     return value
 
 
+def due_date(value: str, name: str) -> str:
+    """An RFC 3339 date (``2026-11-22``) or date-time with an offset, written back in
+    one form: the date as it is, a date-time to the millisecond, UTC as ``Z``."""
+    raw = value.strip().upper()
+    try:
+        if _DATE.fullmatch(raw):
+            day = date.fromisoformat(raw)
+            if not YEARS[0] <= day.year <= YEARS[1]:
+                raise ValueError("year out of range")
+            return raw
+        if _DATE_TIME.fullmatch(raw):
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if not YEARS[0] <= moment.year <= YEARS[1]:
+                raise ValueError("year out of range")
+            moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+            shown = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+            return (
+                shown.replace("+00:00", "Z") if moment.utcoffset() == UTC.utcoffset(None) else shown
+            )
+    except ValueError:
+        pass
+    raise InvalidInput(
+        f"{name} must be a date (2026-11-22) or a date-time with an offset "
+        f"(2026-11-22T18:00:00+08:00), in the years {YEARS[0]} to {YEARS[1]}",
+        field=name,
+    )
+
+
+def check_due(body: Mapping[str, Any], name: str, form: bool) -> str | None:
+    value = body[name]
+    if value is None or (form and value in ("", "null")):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a date, a date-time or null", field=name)
+    return due_date(value, name)
+
+
+def check_priority(body: Mapping[str, Any], name: str, form: bool) -> int:
+    value = body[name]
+    if form and isinstance(value, str):
+        value = whole_number(value, name)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= PRIORITY_MAX:
+        raise InvalidInput(f"{name} must be a whole number from 0 to {PRIORITY_MAX}", field=name)
+    return value
+
+
+def label(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be strings", field=name)
+    value = valid_unicode(value.strip(WHITESPACE), name)
+    if not 1 <= len(value) <= LABEL_MAX:
+        raise InvalidInput(f"each of {name} must be 1 to {LABEL_MAX} characters", field=name)
+    return value
+
+
+def check_labels(body: Mapping[str, Any], name: str, form: bool) -> list[str]:
+    value = body[name]
+    if form and isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()] if value else []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{name} must be a list of strings", field=name)
+    if len(value) > LABELS_MAX:
+        raise InvalidInput(f"{name} may hold at most {LABELS_MAX} labels", field=name)
+    labels = [label(item, name) for item in value]
+    if len(set(labels)) != len(labels):
+        raise InvalidInput(f"{name} must not repeat a label", field=name)
+    return labels
+
+
+def check_list_id(body: Mapping[str, Any], name: str, form: bool) -> str:
+    value = body[name]
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a list's id", field=name)
+    return valid_unicode(value, name)
+
+
 CHECKS = {
     "title": check_title,
     "description": check_description,
     "done": check_done,
     "order": check_order,
+    "due": check_due,
+    "priority": check_priority,
+    "labels": check_labels,
+    "list_id": check_list_id,
 }
+
+
+def task_filter(query: Mapping[str, str]) -> TaskFilter:
+    """The filters of ``GET /api/tasks``, checked."""
+    due_before, due_after = (
+        due_date(query[name], name) if name in query else None
+        for name in ("due_before", "due_after")
+    )
+    return TaskFilter(
+        done=boolean(query, "done"),
+        due_before=due_before,
+        due_after=due_after,
+        label=label(query["label"], "label") if "label" in query else None,
+        priority=bounded_int(query, "priority", low=0, high=PRIORITY_MAX),
+        q=text(query, "q", min_length=1, max_length=QUERY_MAX) if "q" in query else None,
+    )
 
 
 # --- routes ---
@@ -203,9 +351,9 @@ class TaskHandler(APIHandler):
     """What every task route shares, whatever its representation."""
 
     @property
-    def owner(self) -> str:
-        """Whose tasks this request may see: the logged-in user's."""
-        return self.login.user_id
+    def actor(self) -> Person:
+        """Who reads and writes tasks in this request: the logged-in user."""
+        return self.person
 
     def absolute_url(self, path: str) -> str:
         # behind nginx, the scheme comes from X-Forwarded-Proto (the xheaders setting)
@@ -222,19 +370,27 @@ class TasksHandler(TaskHandler):
     async def get(self) -> None:
         query = self.query_fields()
         # "_": cache busters
-        reject_unknown(query, ("done", "limit", "cursor", "_"), "query argument")
-        done = boolean(query, "done")
+        reject_unknown(query, (*QUERY_ARGUMENTS, "limit", "cursor", "sort", "_"), "query argument")
+        filters = task_filter(query)
         limit = bounded_int(query, "limit", low=1, high=MAX_LIMIT, default=DEFAULT_LIMIT)
         assert limit is not None
+        sort = query.get("sort", "order")
+        if sort not in SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
         cursor = query.get("cursor")
-        if cursor is not None and not is_rank(cursor):
+        if cursor is not None and not is_cursor(sort, cursor):
             raise InvalidInput("cursor is not one this API gave out", field="cursor")
-        tasks, after = await self.tasks.page(self.owner, limit=limit, done=done, after=cursor)
+        list_id = query.get("list_id")
+        tasks, after = await self.tasks.page(
+            self.actor, limit=limit, list_id=list_id, sort=sort, filters=filters, after=cursor
+        )
         next_url = None
         if after is not None:
-            args = {"limit": limit, **({"done": query["done"]} if done is not None else {})}
+            args = {name: query[name] for name in (*QUERY_ARGUMENTS, "sort") if name in query}
             next_url = self.absolute_url(
-                self.reverse_url("tasks") + "?" + urlencode({**args, "cursor": after})
+                self.reverse_url("tasks")
+                + "?"
+                + urlencode({**args, "limit": limit, "cursor": after})
             )
         self.write_json({"tasks": [native_task(t) for t in tasks], "next": next_url})
 
@@ -242,14 +398,10 @@ class TasksHandler(TaskHandler):
     async def post(self) -> None:
         body = self.body_fields()
         fields = task_fields(body, NATIVE, complete=True, form=self.is_form())
-        key = self.request.headers.get("Idempotency-Key")
-        if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-            raise InvalidInput(
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                field="Idempotency-Key",
-            )
+        key = idempotency_key(self.request.headers)
+        list_id = fields.pop("list_id", None)
         task, created = await self.tasks.create(
-            self.owner, fields, idempotency_key=key, fingerprint=fingerprint(body)
+            self.actor, fields, list_id=list_id, idempotency_key=key, fingerprint=fingerprint(body)
         )
         if not created:
             self.set_header("Idempotent-Replayed", "true")
@@ -266,7 +418,7 @@ class TaskItemHandler(TaskHandler):
 
     @authenticated
     async def get(self, task_id: str) -> None:
-        task = await self.tasks.get(self.owner, task_id)
+        task = await self.tasks.get(self.actor, task_id)
         self.set_header("ETag", etag(task))
         # the browser may keep it, but must ask (If-None-Match) before reusing it
         self.set_header("Cache-Control", "private, no-cache")
@@ -287,13 +439,13 @@ class TaskItemHandler(TaskHandler):
         await self.write_task(task_id, fields)
 
     async def write_task(self, task_id: str, fields: dict[str, Any]) -> None:
-        task = await self.tasks.update(self.owner, task_id, fields, versions=self.versions())
+        task = await self.tasks.update(self.actor, task_id, fields, versions=self.versions())
         self.set_header("ETag", etag(task))
         self.write_json({"task": native_task(task)})
 
     @authenticated
     async def delete(self, task_id: str) -> None:
-        await self.tasks.delete(self.owner, task_id, versions=self.versions())
+        await self.tasks.delete(self.actor, task_id, versions=self.versions())
         self.no_content()
 
 

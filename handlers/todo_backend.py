@@ -1,10 +1,12 @@
-"""The Todo-Backend shape: a user's tasks at a capability URL, for TodoMVC-style clients.
+"""The Todo-Backend shape: a list's tasks at a capability URL, for TodoMVC-style clients.
 
 Such clients, served from any origin, send no cookies or custom headers, so the
 URL is the credential: ``/todos/<capability>`` lists, creates (``{title, order?}``)
-and deletes all of the owner's todos; ``/todos/<capability>/<id>`` reads, changes
+and deletes all of the list's todos; ``/todos/<capability>/<id>`` reads, changes
 (``title``, ``completed``, ``order``) and deletes one. ``GET /api/me`` shows the URL
-as ``todos_url``; ``POST /api/me/todos_url`` replaces it, and the old one answers 404.
+of the default list as ``todos_url``, ``GET /api/lists/{id}`` that of any list the
+user may edit; ``POST /api/me/todos_url`` (or ``/api/lists/{id}/todos_url``) replaces
+it, and the old one answers 404, as it does once its user may no longer edit the list.
 The capability is never written to the logs.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from services.tasks import todo
 
-from .base import APIError, APIHandler, Route, authenticated
+from .base import APIError, APIHandler, Person, Route, authenticated
 from .tasks import TODO, TaskHandler
 
 _CAPABILITY = re.compile(r"[A-Za-z0-9_-]{43}")  # store/todos_urls.py: 256 bits, base64url
@@ -31,26 +33,27 @@ class TodoBackendHandler(TaskHandler):
     uses_login = False  # the capability is the credential; cookies are never looked at
     cors_policy = "public"
 
-    capability_owner: str
+    holder: Person
+    list_id: str
 
     @property
     def loggable_path(self) -> str:
         return _HIDDEN.sub("/todos/{capability}", self.request.path)
 
     @property
-    def owner(self) -> str:
-        return self.capability_owner
+    def actor(self) -> Person:
+        return self.holder
 
     async def prepare(self) -> None:
         if self.request.method == "OPTIONS":
             return  # a preflight carries no credential to check
         capability = self.path_args[0]
-        owner = None
+        found = None
         if _CAPABILITY.fullmatch(capability):
-            owner = await self.accounts.todos_owner(capability)
-        if owner is None:
+            found = await self.lists.todos_holder(capability)
+        if found is None:
             raise APIError(404, "no such todo list; GET /api/me shows yours as todos_url")
-        self.capability_owner = owner
+        self.holder, self.list_id = found
 
     def todo(self, task: dict[str, Any]) -> dict[str, Any]:
         path = self.reverse_url("todo", self.path_args[0], task["id"])
@@ -59,32 +62,34 @@ class TodoBackendHandler(TaskHandler):
 
 class TodosHandler(TodoBackendHandler):
     async def get(self, capability: str) -> None:
-        tasks = await self.tasks.all(self.owner)
+        tasks = await self.tasks.all(self.actor, self.list_id)
         self.write_json([self.todo(t) for t in tasks])
 
     async def post(self, capability: str) -> None:
-        task, _ = await self.tasks.create(self.owner, self.task_fields(TODO, complete=True))
+        task, _ = await self.tasks.create(
+            self.actor, self.task_fields(TODO, complete=True), list_id=self.list_id
+        )
         body = self.todo(task)
         self.set_header("Location", body["url"])
         self.write_json(body, status=201)
 
     async def delete(self, capability: str) -> None:
-        await self.tasks.delete_all(self.owner)
+        await self.tasks.delete_all(self.actor, self.list_id)
         self.no_content()
 
 
 class TodoHandler(TodoBackendHandler):
     async def get(self, capability: str, task_id: str) -> None:
-        task = await self.tasks.get(self.owner, task_id)
+        task = await self.tasks.get(self.actor, task_id, within=self.list_id)
         self.write_json(self.todo(task))
 
     async def patch(self, capability: str, task_id: str) -> None:
         fields = self.task_fields(TODO, complete=False)
-        task = await self.tasks.update(self.owner, task_id, fields)
+        task = await self.tasks.update(self.actor, task_id, fields, within=self.list_id)
         self.write_json(self.todo(task))
 
     async def delete(self, capability: str, task_id: str) -> None:
-        await self.tasks.delete(self.owner, task_id)
+        await self.tasks.delete(self.actor, task_id, within=self.list_id)
         self.no_content()
 
 

@@ -1,4 +1,4 @@
-"""The domain: accounts, tasks, live updates, scores and mini-program login.
+"""The domain: accounts, lists and tasks, live updates, scores and mini-program login.
 
 No Tornado and no pymongo here: services take and return plain values, reach MongoDB
 through ``store``, and refuse with the errors of ``services.errors``. ``build()``
@@ -14,6 +14,7 @@ from store import Store
 
 from .accounts import Accounts
 from .changes import Changes
+from .lists import Lists
 from .live import Hub
 from .miniprogram import MiniProgramLogin, PlatformApp
 from .passwords import Passwords
@@ -26,6 +27,7 @@ class Services:
     store: Store
     accounts: Accounts
     tasks: Tasks
+    lists: Lists
     changes: Changes
     scores: Scores
     miniprogram: MiniProgramLogin
@@ -63,6 +65,11 @@ def build(config: Config, store: Store, passwords: Passwords | None = None) -> S
         store=store,
         accounts=accounts,
         tasks=Tasks(store, max_per_user=config.max_tasks_per_user),
+        lists=Lists(
+            store,
+            max_members=config.max_members_per_list,
+            max_lists_per_user=config.max_lists_per_user,
+        ),
         changes=Changes(store),
         scores=Scores(store, max_per_day=config.max_scores_per_day),
         miniprogram=MiniProgramLogin(accounts, apps),

@@ -217,14 +217,12 @@ class Accounts:
     # --- Todo-Backend capabilities ---
 
     async def todos_capability(self, user_id: str) -> str:
-        """The user's capability, made on first use."""
+        """The user's capability for their default list, made on first use (others:
+        services/lists.py)."""
         return await self.store.todos_urls.capability(user_id)
 
     async def replace_todos_capability(self, user_id: str) -> str:
         return await self.store.todos_urls.replace(user_id)
-
-    async def todos_owner(self, capability: str) -> str | None:
-        return await self.store.todos_urls.owner(capability)
 
     async def miniprogram_user(self, platform: str, openid: str, unionid: str | None) -> User:
         return await self.store.users.for_miniprogram(platform, openid, unionid)

@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import Store
+from store.changes import BODY_FIELDS
 
 from .tasks import native_task
 
 
 def change_payload(change: dict[str, Any]) -> dict[str, Any]:
-    """A change as clients receive it, over the socket and from ``/api/changes``."""
-    return {"type": change["type"], "task": native_task(change["task"]), "seq": change["seq"]}
+    """A change as clients receive it, over the socket and from ``/api/changes``: its
+    type, what it carries (a task, a list, or a list's id and a member), its seq."""
+    payload: dict[str, Any] = {"type": change["type"]}
+    for name in BODY_FIELDS:
+        if name in change:
+            payload[name] = native_task(change[name]) if name == "task" else change[name]
+    payload["seq"] = change["seq"]
+    return payload
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The store returns a task as a plain dict (store/tasks.py). Each API shape is a small
 mapping over it: ``native_task`` (``/api/tasks`` and live updates), ``classic_task``
-(``/todo/api/v1.0/tasks``) and ``todo`` (Todo-Backend). A user only ever reaches
-their own tasks: someone else's id is NotFound, exactly like a missing one.
+(``/todo/api/v1.0/tasks``) and ``todo`` (Todo-Backend). Whoever is not a member of a
+task's list cannot tell it from a missing one: NotFound either way (services/lists.py
+has the roles).
 """
 
 from __future__ import annotations
@@ -13,24 +14,51 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from store import Store
-from store.idempotency import IdempotencyKeyReused
-from store.tasks import FIELDS, ORDER_LIMIT, TaskNotFound, is_rank
-from store.tasks import StaleVersion as StoreStaleVersion
+from store import Person, Store
+from store.lists import NoAccess
+from store.tasks import (
+    FIELDS,
+    MISSING,
+    ORDER_LIMIT,
+    SORTS,
+    TaskFilter,
+    TaskLimit,
+    TaskNotFound,
+    due_key,
+    is_cursor,
+    is_rank,
+)
 
-from .errors import KeyReused, LimitReached, NotFound, StaleVersion
+from .errors import LimitReached, NotFound
+from .lists import EDITORS, READERS, REFUSED, refusal
 
-__all__ = ["ORDER_LIMIT", "Tasks", "classic_task", "fingerprint", "is_rank", "native_task", "todo"]
+__all__ = [
+    "ORDER_LIMIT",
+    "SORTS",
+    "TaskFilter",
+    "Tasks",
+    "classic_task",
+    "due_key",
+    "fingerprint",
+    "is_cursor",
+    "is_rank",
+    "native_task",
+    "todo",
+]
 
 Task = dict[str, Any]
+NO_FILTER = TaskFilter()
+
+NO_SUCH_TASK = "no such task"
 
 
 # --- representations ---
 
 
 def native_task(task: Mapping[str, Any]) -> Task:
-    """The native form: every field of the task (times stay datetimes until encoded)."""
-    return {name: task[name] for name in FIELDS}
+    """The native form: every field of the task (times stay datetimes until encoded).
+    A task recorded in the change log before a field existed shows its default."""
+    return {name: task.get(name, MISSING.get(name)) for name in FIELDS}
 
 
 def classic_task(task: Mapping[str, Any], uri: str) -> Task:
@@ -58,82 +86,122 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 
 
 class Tasks:
-    """Each user's tasks; every write is recorded for live clients by the store."""
+    """The tasks of the lists a person is a member of; every write is recorded for
+    live clients, for every member, by the store."""
 
     def __init__(self, store: Store, *, max_per_user: int = 10_000):
         self.store = store
         self.max_per_user = max_per_user
 
     async def page(
-        self, owner: str, *, limit: int, done: bool | None = None, after: str | None = None
+        self,
+        viewer: Person,
+        *,
+        limit: int,
+        list_id: str | None = None,
+        sort: str = "order",
+        filters: TaskFilter = NO_FILTER,
+        after: str | None = None,
     ) -> tuple[list[Task], str | None]:
-        return await self.store.tasks.page(owner, limit=limit, done=done, after=after)
+        """A page of the tasks of one list, or of every list the viewer can see."""
+        visible = await self.store.lists.visible(viewer)
+        if list_id is not None and list_id not in visible:
+            raise NotFound("no such list", field="list_id")
+        lists = [list_id] if list_id is not None else sorted(visible)
+        return await self.store.tasks.page(
+            lists, limit=limit, sort=sort, filters=filters, after=after
+        )
 
-    async def all(self, owner: str) -> list[Task]:
-        return await self.store.tasks.all(owner)
+    async def all(self, viewer: Person, list_id: str) -> list[Task]:
+        """Every task of the list, in order: for the classic and Todo-Backend shapes."""
+        role = await self.store.lists.role(list_id, viewer.id)
+        if role not in READERS and list_id != viewer.id:  # a default list may not exist yet
+            raise NotFound("no such list")
+        return await self.store.tasks.all(list_id)
 
-    async def get(self, owner: str, task_id: str) -> Task:
+    async def get(self, viewer: Person, task_id: str, *, within: str | None = None) -> Task:
+        """The task, if the viewer is a member of its list (and it is in ``within``)."""
         try:
-            return await self.store.tasks.get(owner, task_id)
+            task = await self.store.tasks.get(task_id)
         except TaskNotFound as e:
-            raise NotFound("no such task") from e
+            raise NotFound(NO_SUCH_TASK) from e
+        if within is not None and task["list_id"] != within:
+            raise NotFound(NO_SUCH_TASK)
+        if await self.store.lists.role(task["list_id"], viewer.id) is None:
+            raise NotFound(NO_SUCH_TASK)
+        return task
 
     async def create(
         self,
-        owner: str,
+        author: Person,
         fields: dict[str, Any],
         *,
+        list_id: str | None = None,
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> tuple[Task, bool]:
-        """The new task and whether it was made now (False: an idempotent replay);
-        LimitReached when the owner holds ``max_per_user`` tasks already."""
-        if await self.store.tasks.count(owner) >= self.max_per_user:
-            raise LimitReached(
-                f"you have {self.max_per_user} tasks, the most one account may hold "
-                "(max_tasks_per_user); delete some first",
-                limit="max_tasks_per_user",
-            )
+        """The new task, in ``list_id`` (by default the author's default list), and
+        whether it was made now (False: an idempotent replay); LimitReached when the
+        list's owner holds ``max_per_user`` tasks already."""
         try:
             return await self.store.tasks.create(
-                owner, fields, idempotency_key=idempotency_key, fingerprint=fingerprint
+                author,
+                list_id or author.id,
+                fields,
+                allowed=EDITORS,
+                max_per_owner=self.max_per_user,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
             )
-        except IdempotencyKeyReused as e:
-            raise KeyReused(
-                "this Idempotency-Key came with a different request; use a new key",
-                field="Idempotency-Key",
+        except TaskLimit as e:
+            whose = "you have" if e.own else "this list's owner has"
+            raise LimitReached(
+                f"{whose} {self.max_per_user} tasks, the most one account may hold "
+                "(max_tasks_per_user); delete some first",
+                limit="max_tasks_per_user",
             ) from e
+        except REFUSED as e:
+            raise refusal(e, missing="no such list") from e
 
     async def update(
         self,
-        owner: str,
+        author: Person,
         task_id: str,
         changes: dict[str, Any],
         *,
         versions: Collection[int] | None = None,
+        within: str | None = None,
     ) -> Task:
         try:
-            return await self.store.tasks.update(owner, task_id, changes, versions=versions)
-        except (TaskNotFound, StoreStaleVersion) as e:
-            raise self._refusal(e) from e
+            return await self.store.tasks.update(
+                author, task_id, changes, allowed=EDITORS, versions=versions, within=within
+            )
+        except TaskNotFound as e:
+            raise NotFound(NO_SUCH_TASK) from e
+        except REFUSED as e:
+            raise refusal(e, missing=NO_SUCH_TASK) from e
 
     async def delete(
-        self, owner: str, task_id: str, *, versions: Collection[int] | None = None
+        self,
+        author: Person,
+        task_id: str,
+        *,
+        versions: Collection[int] | None = None,
+        within: str | None = None,
     ) -> Task:
         try:
-            return await self.store.tasks.delete(owner, task_id, versions=versions)
-        except (TaskNotFound, StoreStaleVersion) as e:
-            raise self._refusal(e) from e
-
-    async def delete_all(self, owner: str) -> int:
-        return await self.store.tasks.delete_all(owner)
-
-    @staticmethod
-    def _refusal(error: Exception) -> Exception:
-        if isinstance(error, StoreStaleVersion):
-            return StaleVersion(
-                f"the task has changed: it is at version {error.task['version']}; "
-                "fetch it and apply your change again",
-                current=error.task,
+            return await self.store.tasks.delete(
+                author, task_id, allowed=EDITORS, versions=versions, within=within
             )
-        return NotFound("no such task")
+        except TaskNotFound as e:
+            raise NotFound(NO_SUCH_TASK) from e
+        except REFUSED as e:
+            raise refusal(e, missing=NO_SUCH_TASK) from e
+
+    async def delete_all(self, author: Person, list_id: str) -> int:
+        try:
+            return await self.store.tasks.delete_all(author, list_id, allowed=EDITORS)
+        except NoAccess as e:
+            if e.role is None and list_id == author.id:
+                return 0  # a default list not made yet holds nothing
+            raise refusal(e) from e

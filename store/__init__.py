@@ -3,6 +3,7 @@
 from .change_stream import ChangeStreamsUnsupported
 from .database import Store, bounded, make_client, open_store, wait_until_reachable
 from .errors import Conflict, is_unavailable
+from .lists import Person
 from .tokens import Login, LoginDetails
 from .users import User
 
@@ -11,6 +12,7 @@ __all__ = [
     "Conflict",
     "Login",
     "LoginDetails",
+    "Person",
     "Store",
     "User",
     "bounded",

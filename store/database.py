@@ -37,6 +37,7 @@ from .compat import (
 from .errors import Unavailable
 from .idempotency import IdempotencyKeys
 from .invites import Invites
+from .lists import Lists
 from .login_failures import LoginFailures
 from .scores import Scores
 from .tasks import Tasks
@@ -80,7 +81,16 @@ class Store:
         self.idempotency_keys = IdempotencyKeys(
             self.db.idempotency_keys, IDEMPOTENCY_KEY_RETENTION_SECONDS
         )
-        self.tasks = Tasks(self.db.tasks, self.changes, self.idempotency_keys, self.in_transaction)
+        self.lists = Lists(
+            self.db.lists,
+            self.db.list_members,
+            self.changes,
+            self.idempotency_keys,
+            self.in_transaction,
+        )
+        self.tasks = Tasks(
+            self.db.tasks, self.lists, self.changes, self.idempotency_keys, self.in_transaction
+        )
         self.todos_urls = TodosUrls(self.db.todos_urls)
         self.invites = Invites(self.db.invites)
         self.transaction_lock = TransactionLock(self.db.transaction_lock)
@@ -105,6 +115,7 @@ class Store:
             self.changes,
             self.tickets,
             self.idempotency_keys,
+            self.lists,
             self.tasks,
             self.todos_urls,
             self.invites,
@@ -116,6 +127,9 @@ class Store:
         ttl = not await self.standalone()
         for expiring in self._expiring():
             await expiry_index(expiring, EXPIRES, ttl=ttl)
+        adopted = await self.tasks.adopt_unlisted(self.users.username_of)
+        if adopted:
+            log.info("%d tasks from before lists moved into their owners' default lists", adopted)
 
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Runs ``work(session)`` in one multi-document transaction, retried by the

@@ -1,22 +1,24 @@
-"""The ``tasks`` collection: every user's tasks, each written together with its change.
+"""The ``tasks`` collection: the tasks of every list, each written with its changes.
 
-A task leaves the store as a plain dict with exactly the native fields — ``id``,
-``title``, ``description``, ``done``, ``order``, ``created_at``, ``updated_at``,
-``version`` — and no owner. Every write runs in one transaction with the change it
-records for live clients (store/changes.py), so one is stored if and only if the
-other is. Owners are user ids as strings (see store/users.py).
+A task leaves the store as a plain dict with exactly the native fields (FIELDS) and
+no owner. Every write runs in one transaction with the changes it records for live
+clients (store/changes.py), one for each member of the task's list, so that a change
+is stored if and only if the write is. ``owner`` is the owner of the task's list
+(whose quota it counts against); ``list`` its list's id, both as strings.
 
-Lists come in ``rank`` order: a string that sorts as (order, creation time, id), with
-tasks that have no order after those that have one. One indexed string field makes
-the next page a single range query, ``rank > <last rank seen>``, which stays right
-while other tasks are inserted or deleted between pages.
+Each sort a client may ask for has its own key, a fixed-width string that ends in
+the task's id so that no two tasks share one: ``rank`` (order, then creation time),
+``k_due``, ``k_priority``, ``k_created``, ``k_updated``. The next page is then a
+single range query, ``key > <last key seen>``, which stays right while other tasks
+are inserted or deleted between pages, and an index on (list, key) answers it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Collection
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -25,26 +27,73 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .changes import Changes
+from .changes import Changes, Entry
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
 from .idempotency import IdempotencyKeyReused, IdempotencyKeys, KeyTaken
+from .lists import (
+    DefaultList,
+    Lists,
+    Members,
+    Person,
+    check_versions,
+    list_view,
+    owner_of,
+    require,
+    role_of,
+)
 
 T = TypeVar("T")
 InTransaction = Callable[[Callable[[AsyncClientSession], Awaitable[T]]], Awaitable[T]]
 
-FIELDS = ("id", "title", "description", "done", "order", "created_at", "updated_at", "version")
-EDITABLE = ("title", "description", "done", "order")
+FIELDS = (
+    "id",
+    "list_id",
+    "title",
+    "description",
+    "done",
+    "order",
+    "due",
+    "priority",
+    "labels",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+)
+EDITABLE = ("title", "description", "done", "order", "due", "priority", "labels", "list_id")
+# What a task stored before a field existed has instead.
+MISSING: dict[str, Any] = {"due": None, "priority": 0, "labels": [], "completed_at": None}
+MISSING_PEOPLE: dict[str, Any] = {"created_by": None, "updated_by": None}
 
 # Orders are integers a JavaScript client holds exactly.
 ORDER_LIMIT = 2**53 - 1
 
-# Tasks removed per transaction when a whole list is deleted.
+# Changes recorded per transaction when many tasks go at once (a list deleted):
+# a batch holds this many divided by the list's members, at most DELETE_BATCH tasks.
+CHANGES_PER_TRANSACTION = 2000
 DELETE_BATCH = 200
 
 _SCHEMA = {"title": str, "description": str, "done": bool, "order": int, "version": int}
+_SCHEMA_PRIORITY = {"priority": int}
 
 RANK = re.compile(r"[01][0-9]{17}[0-9]{15}[0-9a-f]{24}")
+_RANK = RANK.pattern
+_DUE_KEY = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}(?:-{14}|T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)|~{24})"
+
+# The sorts a page may come in: the key that orders it, and the shape of that key
+# (a cursor is the last key of a page).
+SORTS = {
+    "order": ("rank", RANK),
+    "due": ("k_due", re.compile(_DUE_KEY + _RANK)),
+    "priority": ("k_priority", re.compile("[0-3]" + _RANK)),
+    "created": ("k_created", re.compile(r"[0-9]{15}[0-9a-f]{24}")),
+    "updated": ("k_updated", re.compile(r"[0-9]{15}[0-9a-f]{24}")),
+}
+NO_DUE = "~" * 24  # sorts after every due date
+MAX_MILLIS = 10**15 - 1  # newest first: keys count down from here
 
 
 class TaskNotFound(LookupError):
@@ -71,6 +120,40 @@ def is_rank(value: str) -> bool:
     return RANK.fullmatch(value) is not None
 
 
+def is_cursor(sort: str, value: str) -> bool:
+    """Whether ``value`` could be the last key of a page in ``sort``."""
+    return SORTS[sort][1].fullmatch(value) is not None
+
+
+def due_key(due: str) -> str:
+    """A due date as it sorts and compares: a date (``YYYY-MM-DD``) before any time of
+    that day, a date-time as its moment in UTC to the millisecond."""
+    if len(due) == 10:
+        return due + "-" * 14
+    moment = datetime.fromisoformat(due).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def keyed(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with its sort keys and search text made from its fields."""
+    oid = doc["_id"]
+    task_rank = rank(doc["order"], doc["created_at"], oid)
+    due = doc.get("due")
+    doc["due_key"] = due_key(due) if due else None
+    doc["rank"] = task_rank
+    doc["k_due"] = (doc["due_key"] or NO_DUE) + task_rank
+    doc["k_priority"] = str(3 - doc.get("priority", 0)) + task_rank
+    doc["k_created"] = f"{MAX_MILLIS - _millis(doc['created_at']):015d}{oid}"
+    doc["k_updated"] = f"{MAX_MILLIS - _millis(doc['updated_at']):015d}{oid}"
+    # what ?q= searches: compared folded, as a literal (store: TaskFilter)
+    doc["search"] = f"{doc['title']}\n{doc.get('description', '')}".casefold()
+    return doc
+
+
 def object_id(task_id: str) -> ObjectId:
     try:
         return ObjectId(task_id)
@@ -79,129 +162,238 @@ def object_id(task_id: str) -> ObjectId:
 
 
 def task_document(
-    owner: str, fields: dict[str, Any], now: datetime, task_id: ObjectId | None = None
+    owner: str,
+    fields: dict[str, Any],
+    now: datetime,
+    task_id: ObjectId | None = None,
+    *,
+    list_id: str | None = None,
+    author: Person | None = None,
 ) -> dict[str, Any]:
-    """A new task as it is stored, from its editable ``fields``."""
-    task_id = task_id or ObjectId()
-    order = fields.get("order")
-    return {
-        "_id": task_id,
-        "owner": owner,
-        "title": fields["title"],
-        "description": fields.get("description", ""),
-        "done": bool(fields.get("done", False)),
-        "order": order,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-        "rank": rank(order, now, task_id),
-    }
+    """A new task as it is stored, from its editable ``fields``; in ``list_id`` (by
+    default the owner's default list, whose id is the owner's)."""
+    done = bool(fields.get("done", False))
+    by = author.view() if author else None
+    return keyed(
+        {
+            "_id": task_id or ObjectId(),
+            "owner": owner,
+            "list": list_id or owner,
+            "title": fields["title"],
+            "description": fields.get("description", ""),
+            "done": done,
+            "order": fields.get("order"),
+            "due": fields.get("due"),
+            "priority": fields.get("priority", 0),
+            "labels": list(fields.get("labels", [])),
+            "completed_at": now if done else None,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": by,
+            "updated_by": by,
+            "version": 1,
+        }
+    )
 
 
 def _task(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = typed(doc, _SCHEMA)
-    return {
+    doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
+    task = {
         "id": str(doc["_id"]),
-        "title": doc["title"],
-        "description": doc["description"],
-        "done": doc["done"],
-        "order": doc.get("order"),
-        "created_at": doc["created_at"],
-        "updated_at": doc["updated_at"],
-        "version": doc["version"],
+        "list_id": doc.get("list", doc.get("owner")),
+        **{name: doc.get(name) for name in FIELDS[2:] if name != "list_id"},
     }
+    for name, value in (MISSING | MISSING_PEOPLE).items():
+        if task[name] is None:
+            task[name] = value
+    task["labels"] = list(task["labels"] or [])
+    return task
 
 
 def _replayed(task: dict[str, Any]) -> dict[str, Any]:
     """A task kept as an idempotent request's answer, typed like one just read."""
-    task = typed(task, _SCHEMA)
-    return {field: task.get(field) for field in FIELDS}
+    task = typed(typed(task, _SCHEMA), _SCHEMA_PRIORITY)
+    return {field: task.get(field, MISSING.get(field)) for field in FIELDS}
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a page of tasks is narrowed to, besides its lists. Due dates are compared
+    as ``due_key`` makes them; ``q`` is matched as folded literal text."""
+
+    done: bool | None = None
+    due_before: str | None = None
+    due_after: str | None = None
+    label: str | None = None
+    priority: int | None = None
+    q: str | None = None
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.done is not None:
+            query["done"] = self.done
+        due: dict[str, str] = {}
+        if self.due_before is not None:
+            due["$lt"] = due_key(self.due_before)
+        if self.due_after is not None:
+            due["$gt"] = due_key(self.due_after)
+        if due:
+            query["due_key"] = due
+        if self.label is not None:
+            # one element of the array: $all, which both servers match inside arrays
+            # (store/compat.py: exact keeps operators as they are)
+            query["labels"] = {"$all": [self.label]}
+        if self.priority is not None:
+            query["priority"] = self.priority
+        if self.q is not None:
+            # never the user's own pattern: their text, escaped, against folded text
+            query["search"] = {"$regex": re.escape(self.q.casefold())}
+        return query
+
+
+NO_FILTER = TaskFilter()
+
+
+def _branch(list_id: str, query: dict[str, Any], key: str, after: str | None) -> dict[str, Any]:
+    branch = {"list": list_id, **query}
+    if after is not None:
+        branch[key] = {"$gt": after}
+    return exact(branch)  # so that the embedded server uses (list, key)
 
 
 class Tasks:
     def __init__(
         self,
         collection: AsyncCollection,
+        lists: Lists,
         changes: Changes,
         idempotency_keys: IdempotencyKeys,
         in_transaction: InTransaction,
     ):
         self.collection = collection
+        self.lists = lists
         self.changes = changes
         self.idempotency_keys = idempotency_keys
         self.in_transaction = in_transaction
 
     async def create_indexes(self) -> None:
-        # A user's list, whole or by done; single tasks are found by _id (and owner).
-        await self.collection.create_index([("owner", ASCENDING), ("rank", ASCENDING)])
+        # a list's tasks in each sort, whole or by done; an owner's, for the quota
+        for key in ("rank", "k_due", "k_priority", "k_created", "k_updated"):
+            await self.collection.create_index([("list", ASCENDING), (key, ASCENDING)])
         await self.collection.create_index(
-            [("owner", ASCENDING), ("done", ASCENDING), ("rank", ASCENDING)]
+            [("list", ASCENDING), ("done", ASCENDING), ("rank", ASCENDING)]
         )
+        await self.collection.create_index([("owner", ASCENDING), ("rank", ASCENDING)])
 
     # --- reads ---
 
-    async def get(self, owner: str, task_id: str) -> dict[str, Any]:
-        doc = await self.collection.find_one(exact({"_id": object_id(task_id), "owner": owner}))
+    async def get(self, task_id: str) -> dict[str, Any]:
+        """The task, whoever may see it (the caller checks); TaskNotFound."""
+        doc = await self.collection.find_one(exact({"_id": object_id(task_id)}))
         if doc is None:
             raise TaskNotFound(task_id)
         return _task(doc)
 
     async def page(
-        self, owner: str, *, limit: int, done: bool | None = None, after: str | None = None
+        self,
+        list_ids: Sequence[str],
+        *,
+        limit: int,
+        sort: str = "order",
+        filters: TaskFilter = NO_FILTER,
+        after: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to ``limit`` tasks after the rank ``after``, and the rank to continue
-        after (None on the last page). One query, answered in one batch."""
-        query: dict[str, Any] = {"owner": owner}
-        if done is not None:
-            query["done"] = done
-        if after is not None:
-            query["rank"] = {"$gt": after}
-        query = exact(query)  # so that the embedded server uses (owner, [done,] rank)
+        """Up to ``limit`` tasks of the lists, in ``sort``, after the key ``after``, and
+        the key to continue after (None on the last page). One query, in one batch:
+        for several lists, one branch per list, each answered from its (list, key)
+        index, merged by the server ($unionWith)."""
+        key = SORTS[sort][0]
+        query = filters.query()
         # one more than asked tells whether another page follows; the batch size
         # keeps it to a single round trip even past the server's default first batch
-        cursor = (
-            self.collection.find(query)
-            .sort("rank", ASCENDING)
-            .limit(limit + 1)
-            .batch_size(limit + 1)
-        )
-        docs = await cursor.to_list()
+        if len(list_ids) == 1:
+            cursor = (
+                self.collection.find(_branch(list_ids[0], query, key, after))
+                .sort(key, ASCENDING)
+                .limit(limit + 1)
+                .batch_size(limit + 1)
+            )
+            docs = await cursor.to_list()
+        elif not list_ids:
+            docs = []
+        else:
+
+            def stages(list_id: str) -> list[dict[str, Any]]:
+                return [
+                    {"$match": _branch(list_id, query, key, after)},
+                    {"$sort": {key: 1}},
+                    {"$limit": limit + 1},
+                ]
+
+            first, *others = list_ids
+            pipeline = stages(first)
+            for list_id in others:
+                pipeline.append(
+                    {"$unionWith": {"coll": self.collection.name, "pipeline": stages(list_id)}}
+                )
+            pipeline += [{"$sort": {key: 1}}, {"$limit": limit + 1}]
+            merged = await self.collection.aggregate(pipeline, batchSize=limit + 1)
+            docs = await merged.to_list()
         more = len(docs) > limit
         docs = docs[:limit]
-        return [_task(doc) for doc in docs], (docs[-1]["rank"] if more else None)
+        return [_task(doc) for doc in docs], (docs[-1][key] if more else None)
 
     async def count(self, owner: str) -> int:
+        """How many tasks the lists of ``owner`` hold."""
         return await self.collection.count_documents(exact({"owner": owner}))
 
-    async def all(self, owner: str) -> list[dict[str, Any]]:
-        cursor = self.collection.find(exact({"owner": owner})).sort("rank", ASCENDING)
+    async def all(self, list_id: str) -> list[dict[str, Any]]:
+        cursor = self.collection.find(exact({"list": list_id})).sort("rank", ASCENDING)
         return [_task(doc) async for doc in cursor]
 
-    # --- writes: each in one transaction with its change ---
+    # --- writes: each in one transaction with its changes ---
 
     async def create(
         self,
-        owner: str,
+        person: Person,
+        list_id: str,
         fields: dict[str, Any],
         *,
+        allowed: Collection[str],
+        max_per_owner: int | None = None,
         idempotency_key: str | None = None,
         fingerprint: str = "",
     ) -> tuple[dict[str, Any], bool]:
-        """Stores a new task from its editable ``fields``; returns it and whether it
-        was created now (False: the first answer for ``idempotency_key``, replayed).
+        """Stores a new task in the list from its editable ``fields``; returns it and
+        whether it was created now (False: the first answer for ``idempotency_key``,
+        replayed). NoAccess unless the person's role is ``allowed``; TaskLimit when the
+        list's owner holds ``max_per_owner`` tasks already.
 
         Raises IdempotencyKeyReused when the key came with another ``fingerprint``.
         """
-        doc = task_document(owner, fields, utcnow())
-        task = _task(doc)
+        task_id = ObjectId()
+        now = utcnow()
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
+            members = await self.lists.members_of(list_id, session)
+            if not members and list_id == person.id:
+                members = await self.lists.ensure_default(person, session)
+            require(members, person, allowed)
+            owner = owner_of(members)
+            if max_per_owner is not None:
+                held = await self.collection.count_documents(
+                    exact({"owner": owner}), session=session
+                )
+                if held >= max_per_owner:
+                    raise TaskLimit(owner == person.id)
+            doc = task_document(owner, fields, now, task_id, list_id=list_id, author=person)
+            task = _task(doc)
             if idempotency_key is not None:
                 await self.idempotency_keys.claim(
-                    owner, idempotency_key, fingerprint, task, session
+                    person.id, idempotency_key, fingerprint, task, session
                 )
-            await self.collection.insert_one(dict(doc), session=session)
-            await self.changes.record(owner, "task.created", task, session)
+            await self.collection.insert_one(doc, session=session)
+            await self.changes.record_all(_to_members(members, "task.created", task), session)
             return task
 
         if idempotency_key is None:
@@ -210,7 +402,7 @@ class Tasks:
             try:
                 return await self.in_transaction(work), True
             except KeyTaken:
-                earlier = await self.idempotency_keys.find(owner, idempotency_key)
+                earlier = await self.idempotency_keys.find(person.id, idempotency_key)
             if earlier is None:
                 continue  # expired between the two steps: claim it afresh
             if earlier.fingerprint != fingerprint:
@@ -220,16 +412,23 @@ class Tasks:
 
     async def update(
         self,
-        owner: str,
+        person: Person,
         task_id: str,
         changes: dict[str, Any],
         *,
+        allowed: Collection[str],
         versions: Collection[int] | None = None,
+        within: str | None = None,
     ) -> dict[str, Any]:
-        """Sets the editable ``changes`` and moves the version on by one.
+        """Sets the editable ``changes`` and moves the version on by one; a
+        ``list_id`` among them moves the task, which needs an ``allowed`` role in both
+        lists.
 
-        With ``versions``, writes only if the task is at one of them (else
-        StaleVersion, nothing written). TaskNotFound when there is no such task.
+        TaskNotFound when there is no such task the person can see (in ``within``,
+        when given); NoAccess when their role is not ``allowed``; with ``versions``,
+        StaleVersion unless the task is at one of them. Nothing is written then.
+        Members of both lists are told ``task.updated``; of the old one only,
+        ``task.deleted``; of the new one only, ``task.created``.
         """
         unknown = set(changes) - set(EDITABLE)
         if unknown:
@@ -238,86 +437,193 @@ class Tasks:
         now = utcnow()
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            doc = await self._current(owner, oid, versions, session)
-            updated = {**doc, **changes, "updated_at": now, "version": doc["version"] + 1}
-            updated["rank"] = rank(updated["order"], updated["created_at"], oid)
+            doc, members = await self._writable(person, oid, allowed, versions, within, session)
+            before = _task(doc)
+            fields = {k: v for k, v in changes.items() if k != "list_id"}
+            updated = {**doc, **fields, "updated_at": now, "version": doc["version"] + 1}
+            updated["updated_by"] = person.view()
+            if "done" in fields and bool(fields["done"]) != bool(doc["done"]):
+                updated["completed_at"] = now if fields["done"] else None
+            target = changes.get("list_id", doc["list"])
+            joining: Members = members
+            if target != doc["list"]:
+                joining = await self.lists.members_of(target, session)
+                require(joining, person, allowed, target=True)
+                updated["list"] = target
+                updated["owner"] = owner_of(joining)
+            keyed(updated)
             await self._replace(doc, updated, session)
             task = _task(updated)
-            await self.changes.record(owner, "task.updated", task, session)
+            entries: list[Entry] = []
+            for user in {**members, **joining}:
+                if user in members and user in joining:
+                    entries.append((user, "task.updated", {"task": task}))
+                elif user in members:
+                    entries.append((user, "task.deleted", {"task": before}))
+                else:
+                    entries.append((user, "task.created", {"task": task}))
+            await self.changes.record_all(entries, session)
             return task
 
         return await self.in_transaction(work)
 
     async def delete(
-        self, owner: str, task_id: str, *, versions: Collection[int] | None = None
+        self,
+        person: Person,
+        task_id: str,
+        *,
+        allowed: Collection[str],
+        versions: Collection[int] | None = None,
+        within: str | None = None,
     ) -> dict[str, Any]:
-        """Removes the task and returns it as it was; TaskNotFound, StaleVersion as for update."""
+        """Removes the task and returns it as it was; errors as for ``update``."""
         oid = object_id(task_id)
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            doc = await self._current(owner, oid, versions, session)
+            doc, members = await self._writable(person, oid, allowed, versions, within, session)
             result = await self.collection.delete_one(
-                exact({"_id": oid, "owner": owner, "version": doc["version"]}), session=session
+                exact({"_id": oid, "version": doc["version"]}), session=session
             )
             if result.deleted_count != 1:
                 raise RuntimeError(f"task {oid} changed inside its own transaction")
             task = _task(doc)
-            await self.changes.record(owner, "task.deleted", task, session)
+            await self.changes.record_all(_to_members(members, "task.deleted", task), session)
             return task
 
         return await self.in_transaction(work)
 
-    async def delete_all(self, owner: str) -> int:
-        """Removes every task of ``owner``, a batch per transaction, each with its
-        change; returns how many."""
+    async def delete_all(self, person: Person, list_id: str, *, allowed: Collection[str]) -> int:
+        """Removes every task of the list, a batch per transaction, each with its
+        changes; how many. NoAccess unless the person's role is ``allowed``."""
 
-        async def work(session: AsyncClientSession) -> int:
-            docs = (
-                await self.collection.find(exact({"owner": owner}), session=session)
-                .limit(DELETE_BATCH)
-                .to_list()
-            )
-            if not docs:
-                return 0
-            await self.collection.delete_many(
-                exact({"_id": {"$in": [doc["_id"] for doc in docs]}, "owner": owner}),
-                session=session,
-            )
-            for doc in docs:
-                await self.changes.record(owner, "task.deleted", _task(doc), session)
-            return len(docs)
+        async def work(session: AsyncClientSession) -> tuple[int, bool]:
+            members = await self.lists.members_of(list_id, session)
+            require(members, person, allowed)
+            return await self._delete_batch(list_id, members, session)
 
         total = 0
         while True:
-            removed = await self.in_transaction(work)
+            removed, last = await self.in_transaction(work)
             total += removed
-            if removed < DELETE_BATCH:
+            if last:
                 return total
+
+    async def delete_list(
+        self,
+        person: Person,
+        list_id: str,
+        *,
+        allowed: Collection[str],
+        versions: Collection[int] | None = None,
+    ) -> dict[str, Any]:
+        """Deletes the list: its tasks a batch per transaction, each with its changes,
+        then, with the last batch, the list and its memberships (``list.deleted`` to
+        every member). The list as it was; NoAccess, ListStaleVersion, DefaultList."""
+
+        async def work(session: AsyncClientSession) -> dict[str, Any] | None:
+            members = await self.lists.members_of(list_id, session)
+            role = require(members, person, allowed)
+            doc = await self.lists.document(list_id, session)
+            if doc["default"]:
+                raise DefaultList()
+            check_versions(doc, role, versions)
+            _, last = await self._delete_batch(list_id, members, session)
+            if not last:
+                return None
+            await self.lists.remove(list_id, members, session)
+            return list_view(doc, role)
+
+        while True:
+            gone = await self.in_transaction(work)
+            if gone is not None:
+                return gone
+
+    async def adopt_unlisted(self, username_of: Callable[[str], Awaitable[str | None]]) -> int:
+        """Gives each task stored before there were lists its owner's default list (made
+        now where missing), its new fields and sort keys; how many. Run at start-up:
+        such tasks are found by a scan, once."""
+        docs = await self.collection.find({"list": {"$exists": False}}).to_list()
+        names: dict[str, str] = {}
+        for doc in docs:
+            owner = doc["owner"]
+            if owner not in names:
+                names[owner] = await username_of(owner) or ""
+                await self.lists.ensure_default(Person(owner, names[owner]))
+            by = {"id": owner, "username": names[owner]}
+            adopted = {**MISSING, **doc, "list": owner, "created_by": by, "updated_by": by}
+            if adopted["done"] and adopted["completed_at"] is None:
+                adopted["completed_at"] = adopted["updated_at"]
+            keyed(typed(adopted, _SCHEMA))
+            await replace_whole(self.collection, {"_id": doc["_id"]}, adopted)
+        return len(docs)
 
     # --- helpers ---
 
-    async def _current(
+    async def _writable(
         self,
-        owner: str,
+        person: Person,
         oid: ObjectId,
+        allowed: Collection[str],
         versions: Collection[int] | None,
+        within: str | None,
         session: AsyncClientSession,
-    ) -> dict[str, Any]:
-        """The stored task, typed, if it may be written at all: TaskNotFound, or
-        StaleVersion when it is at none of ``versions``."""
-        doc = await self.collection.find_one(exact({"_id": oid, "owner": owner}), session=session)
+    ) -> tuple[dict[str, Any], Members]:
+        """The stored task, typed, and its list's members, if the person may write it:
+        TaskNotFound when they cannot see it (or it is not in ``within``), NoAccess when
+        they may only read it, StaleVersion when it is at none of ``versions``."""
+        doc = await self.collection.find_one(exact({"_id": oid}), session=session)
         if doc is None:
             raise TaskNotFound(str(oid))
-        doc = typed(doc, _SCHEMA)
+        doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
+        members = await self.lists.members_of(doc["list"], session)
+        if role_of(members, person) is None or (within is not None and doc["list"] != within):
+            raise TaskNotFound(str(oid))
+        require(members, person, allowed)
         if versions is not None and doc["version"] not in versions:
             raise StaleVersion(_task(doc))
-        return doc
+        return doc, members
+
+    async def _delete_batch(
+        self, list_id: str, members: Members, session: AsyncClientSession
+    ) -> tuple[int, bool]:
+        """Deletes a batch of the list's tasks with their changes: how many, and
+        whether that was the last of them."""
+        batch = max(1, min(DELETE_BATCH, CHANGES_PER_TRANSACTION // max(len(members), 1)))
+        docs = (
+            await self.collection.find(exact({"list": list_id}), session=session)
+            .limit(batch)
+            .to_list()
+        )
+        if not docs:
+            return 0, True
+        await self.collection.delete_many(
+            exact({"_id": {"$in": [doc["_id"] for doc in docs]}, "list": list_id}),
+            session=session,
+        )
+        entries: list[Entry] = []
+        for doc in docs:
+            entries += _to_members(members, "task.deleted", _task(doc))
+        await self.changes.record_all(entries, session)
+        return len(docs), len(docs) < batch
 
     async def _replace(
         self, doc: dict[str, Any], updated: dict[str, Any], session: AsyncClientSession
     ) -> None:
         """Writes the task back at the version it was read at. Inside the transaction
         nothing else can change it between the read and this."""
-        match = exact({"_id": doc["_id"], "owner": doc["owner"], "version": doc["version"]})
+        match = exact({"_id": doc["_id"], "version": doc["version"]})
         if not await replace_whole(self.collection, match, updated, session):
             raise RuntimeError(f"task {doc['_id']} changed inside its own transaction")
+
+
+class TaskLimit(Exception):
+    """The list's owner holds as many tasks as one account may; ``own``: the person
+    writing is that owner."""
+
+    def __init__(self, own: bool):
+        super().__init__("task limit reached")
+        self.own = own
+
+
+def _to_members(members: Members, kind: str, task: dict[str, Any]) -> list[Entry]:
+    return [(user, kind, {"task": task}) for user in members]

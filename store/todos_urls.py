@@ -1,9 +1,13 @@
-"""The ``todos_urls`` collection: each user's Todo-Backend capability.
+"""The ``todos_urls`` collection: Todo-Backend capabilities, one per (list, user).
 
-Todo-Backend clients send no cookies or headers, so a user's todos live at a URL
-holding a long random capability. Unlike a login token it is kept as it is: the
-owner is shown it again (``GET /api/me``) for as long as it lasts, and it can reach
-nothing but that owner's tasks. Replacing it makes the old URL answer 404.
+Todo-Backend clients send no cookies or headers, so a list's todos live at a URL
+holding a long random capability. Unlike a login token it is kept as it is: its user
+is shown it again (``GET /api/me`` for the default list, ``GET /api/lists/{id}``
+for any) for as long as it lasts, and it reaches nothing but that list, and only
+while its user may edit it. Replacing it makes the old URL answer 404.
+
+A user's default list has the user's id, and its capability is keyed by that id
+alone, as it was before there were lists; any other list's by "<list>:<user>".
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from .clock import utcnow
 from .compat import exact, insert_or_get
 
 
+def _key(user: str, list_id: str) -> str:
+    return user if list_id == user else f"{list_id}:{user}"
+
+
 def new_capability() -> str:
     """256 random bits, URL-safe."""
     return secrets.token_urlsafe(32)
@@ -24,29 +32,54 @@ def new_capability() -> str:
 
 class TodosUrls:
     def __init__(self, collection: AsyncCollection):
-        self.collection = collection  # one document per owner: {_id: owner, capability}
+        # one document per (list, user): {_id, user, list, capability, created_at}
+        self.collection = collection
 
     async def create_indexes(self) -> None:
         await self.collection.create_index([("capability", ASCENDING)], unique=True)
+        await self.collection.create_index([("list", ASCENDING)])
 
-    async def capability(self, owner: str) -> str:
-        """The owner's capability, made on first use."""
+    async def capability(self, user: str, list_id: str | None = None) -> str:
+        """The user's capability for the list (by default their default list), made
+        on first use."""
+        list_id = list_id or user
         doc = await insert_or_get(
             self.collection,
-            {"_id": owner, "capability": new_capability(), "created_at": utcnow()},
+            {
+                "_id": _key(user, list_id),
+                "user": user,
+                "list": list_id,
+                "capability": new_capability(),
+                "created_at": utcnow(),
+            },
         )
         return doc["capability"]
 
-    async def replace(self, owner: str) -> str:
-        """A new capability for the owner; the old one stops working."""
+    async def replace(self, user: str, list_id: str | None = None) -> str:
+        """A new capability for the user and list; the old one stops working."""
+        list_id = list_id or user
         capability = new_capability()
         await self.collection.update_one(
-            exact({"_id": owner}),
-            {"$set": {"capability": capability, "created_at": utcnow()}},
+            exact({"_id": _key(user, list_id)}),
+            {
+                "$set": {
+                    "capability": capability,
+                    "created_at": utcnow(),
+                    "user": user,
+                    "list": list_id,
+                }
+            },
             upsert=True,
         )
         return capability
 
-    async def owner(self, capability: str) -> str | None:
-        doc = await self.collection.find_one(exact({"capability": capability}), {"_id": 1})
-        return doc["_id"] if doc else None
+    async def owner(self, capability: str) -> tuple[str, str] | None:
+        """(user, list) the capability stands for."""
+        doc = await self.collection.find_one(exact({"capability": capability}))
+        if doc is None:
+            return None
+        # from before there were lists: keyed by the user, for their default list
+        return doc.get("user", doc["_id"]), doc.get("list", doc["_id"])
+
+    async def forget_list(self, list_id: str) -> None:
+        await self.collection.delete_many(exact({"list": list_id}))

@@ -98,6 +98,10 @@ class Users:
         doc = await self.collection.find_one(exact({"_id": oid}))
         return _user(doc) if doc else None
 
+    async def username_of(self, user_id: str) -> str | None:
+        user = await self.by_id(user_id)
+        return user.username if user else None
+
     async def for_miniprogram(self, platform: str, openid: str, unionid: str | None = None) -> User:
         """The account of a mini-program user, created on first login.
 

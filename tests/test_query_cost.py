@@ -23,12 +23,13 @@ from bson import ObjectId
 from bson.regex import Regex
 from harness.database import Commands, fresh_store
 
-from store import Store
+from store import Person, Store
 from store.changes import change_document
-from store.tasks import task_document
+from store.tasks import SORTS, TaskFilter, task_document
 from store.tokens import token_digest
 
 FILTER_LISTS = ("$and", "$or", "$nor")
+EDITORS = ("owner", "editor")
 
 
 def bare_equalities(query: dict[str, Any], path: str = "") -> Iterator[str]:
@@ -81,20 +82,42 @@ async def every_request_path(store: Store) -> dict[str, Any]:
     ticket, _ = await store.tickets.issue(login)
     assert await store.tickets.redeem(ticket) == login
 
-    task, _ = await store.tasks.create(user.id, {"title": "a"}, idempotency_key="k")
-    _, created = await store.tasks.create(user.id, {"title": "a"}, idempotency_key="k")
+    me, friend = Person(user.id, user.username), Person(mini.id, mini.username)
+    task, _ = await store.tasks.create(
+        me, me.id, {"title": "a"}, allowed=EDITORS, max_per_owner=10, idempotency_key="k"
+    )
+    _, created = await store.tasks.create(
+        me, me.id, {"title": "a"}, allowed=EDITORS, idempotency_key="k"
+    )
     assert not created
-    await store.tasks.create(user.id, {"title": "b", "order": 1})
-    assert (await store.tasks.get(user.id, task["id"]))["title"] == "a"
-    _, after = await store.tasks.page(user.id, limit=1)
+    await store.tasks.create(me, me.id, {"title": "b", "order": 1}, allowed=EDITORS)
+    assert (await store.tasks.get(task["id"]))["title"] == "a"
+    shared, _ = await store.lists.create(me, "shared", idempotency_key="l")
+    await store.lists.set_member(me, shared["id"], friend, "editor", allowed=EDITORS, limit=9)
+    await store.lists.set_member(me, shared["id"], friend, "viewer", allowed=EDITORS, limit=9)
+    await store.lists.rename(me, shared["id"], "shared!", allowed=EDITORS, versions=[1])
+    assert len(await store.lists.of_person(friend)) == 2
+    assert (await store.lists.get(friend, shared["id"]))["role"] == "viewer"
+    assert len(await store.lists.people(shared["id"])) == 2
+    await store.lists.count_owned(me.id)
+    _, after = await store.tasks.page([me.id], limit=1)
     assert after is not None
-    await store.tasks.page(user.id, limit=1, after=after)
-    await store.tasks.page(user.id, limit=10, done=False)
-    await store.tasks.all(user.id)
-    await store.tasks.update(user.id, task["id"], {"done": True}, versions=[1])
+    await store.tasks.page([me.id], limit=1, after=after)
+    for sort in SORTS:
+        full = TaskFilter(
+            done=False, due_before="2030-01-01", due_after="2020-01-01", label="x", priority=1
+        )
+        await store.tasks.page([me.id, shared["id"]], limit=10, sort=sort, filters=full)
+        await store.tasks.page([me.id], limit=10, sort=sort, filters=TaskFilter(q="a.*"))
+    await store.tasks.all(me.id)
+    await store.tasks.update(
+        me, task["id"], {"done": True, "list_id": shared["id"]}, allowed=EDITORS, versions=[1]
+    )
     assert await store.changes.since(user.id, 0) is not None
-    await store.tasks.delete(user.id, task["id"])
-    await store.tasks.delete_all(user.id)
+    await store.tasks.delete(me, task["id"], allowed=EDITORS)
+    await store.tasks.delete_all(me, me.id, allowed=EDITORS)
+    await store.lists.remove_member(me, shared["id"], friend.id, allowed=EDITORS)
+    await store.tasks.delete_list(me, shared["id"], allowed=EDITORS)
     assert await store.idempotency_keys.find(user.id, "k") is not None
 
     for failures in (store.login_failures, store.score_flood):
@@ -104,8 +127,9 @@ async def every_request_path(store: Store) -> dict[str, Any]:
     await store.scores.add("13800000000", [1, 2, 3], ["x", "y", "z"], user.id)
     assert len(await store.scores.submitted_by(user.id, "13800000000", 10)) == 1
     capability = await store.todos_urls.capability(user.id)
-    assert await store.todos_urls.owner(capability) == user.id
+    assert await store.todos_urls.owner(capability) == (user.id, user.id)
     await store.todos_urls.replace(user.id)
+    await store.todos_urls.forget_list(user.id)
 
     other, _ = await store.tokens.issue(user, 3600, client="127.0.0.1", user_agent="cost")
     listed = await store.tokens.of_user(user.id)
@@ -191,7 +215,8 @@ async def test_a_bare_equality_is_the_scan_that_exact_avoids(store):
     """What the fix is about, shown by the embedded server's own plans."""
     if not await store.standalone():
         pytest.skip("the embedded server's plans; a real MongoDB plans both alike")
-    await store.tasks.create("someone", {"title": "a"})
+    someone = Person(str(ObjectId()), "someone")
+    await store.tasks.create(someone, someone.id, {"title": "a"}, allowed=EDITORS)
     bare = plan_text(await store.db.command("explain", {"find": "tasks", "filter": {"owner": "x"}}))
     exact = plan_text(
         await store.db.command("explain", {"find": "tasks", "filter": {"owner": {"$eq": "x"}}})
@@ -267,7 +292,7 @@ def other_users_data() -> tuple[list[dict], list[dict], list[dict]]:
             fields = {"title": f"task {t}", "done": t % 3 == 0, "order": t % 5 or None}
             doc = task_document(owner, fields, created)
             tasks.append(doc)
-            change = {"id": str(doc["_id"])}
+            change = {"task": {"id": str(doc["_id"])}}
             changes.append(
                 change_document(owner, t + 1, "task.created", change, created, timedelta(days=1))
             )
@@ -304,10 +329,20 @@ async def test_a_request_costs_the_same_beside_1000_other_users(mongodb_uri):
     alternation, so that load on the machine hits both alike."""
     async with fresh_store(mongodb_uri) as alone, fresh_store(mongodb_uri) as crowded:
         user = await alone.users.create("measured", "hash")
+        me = Person(user.id, user.username)
         for i in range(50):
-            await alone.tasks.create(user.id, {"title": f"task {i}", "order": i % 7 or None})
+            fields = {"title": f"task {i}", "order": i % 7 or None}
+            await alone.tasks.create(me, me.id, fields, allowed=EDITORS)
         token, _ = await alone.tokens.issue(user, 3600)
-        for name in ("users", "tasks", "changes", "change_counters", "tokens"):
+        for name in (
+            "users",
+            "lists",
+            "list_members",
+            "tasks",
+            "changes",
+            "change_counters",
+            "tokens",
+        ):
             await copy(alone, crowded, name)
         tasks, changes, tokens = other_users_data()
         await insert(crowded.db.tasks, tasks)
@@ -316,7 +351,7 @@ async def test_a_request_costs_the_same_beside_1000_other_users(mongodb_uri):
 
         def calls(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
             return {
-                "first page": lambda: store.tasks.page(user.id, limit=50),
+                "first page": lambda: store.tasks.page([me.id], limit=50),
                 "token lookup": lambda: store.tokens.lookup(token),
                 "changes since": lambda: store.changes.since(user.id, 40),
             }
@@ -331,8 +366,8 @@ async def test_a_request_costs_the_same_beside_1000_other_users(mongodb_uri):
                     started = time.perf_counter()
                     await call()
                     timed.setdefault((name, which), []).append(time.perf_counter() - started)
-        page_alone, _ = await alone.tasks.page(user.id, limit=50)
-        page_crowded, _ = await crowded.tasks.page(user.id, limit=50)
+        page_alone, _ = await alone.tasks.page([me.id], limit=50)
+        page_crowded, _ = await crowded.tasks.page([me.id], limit=50)
         assert page_alone == page_crowded and len(page_alone) == 50
 
     medians = {key: statistics.median(times) * 1000 for key, times in timed.items()}

@@ -153,14 +153,14 @@ async def test_todos_capability_is_stable_until_replaced(accounts):
     user = await accounts.register(new_username(), PASSWORD)
     first = await accounts.todos_capability(user.id)
     assert await accounts.todos_capability(user.id) == first
-    assert await accounts.todos_owner(first) == user.id
+    assert await accounts.store.todos_urls.owner(first) == (user.id, user.id)
 
     second = await accounts.replace_todos_capability(user.id)
 
     assert second != first
     assert await accounts.todos_capability(user.id) == second
-    assert await accounts.todos_owner(second) == user.id
-    assert await accounts.todos_owner(first) is None
+    assert await accounts.store.todos_urls.owner(second) == (user.id, user.id)
+    assert await accounts.store.todos_urls.owner(first) is None
 
 
 async def test_a_lockout_holds_the_guessing_address_only(accounts):

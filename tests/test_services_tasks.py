@@ -1,4 +1,4 @@
-"""services.tasks.Tasks on a real database: the rules of one owner's tasks, conditional
+"""services.tasks.Tasks on a real database: the rules of one owner's default list, conditional
 writes, idempotent creation, pages, and the representations of a task."""
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from harness.tasks import NATIVE_FIELDS
 
 import services
 from services.errors import KeyReused, LimitReached, NotFound, StaleVersion
-from services.tasks import Tasks, classic_task, fingerprint, is_rank, native_task, todo
+from services.lists import Person
+from services.tasks import (
+    TaskFilter,
+    Tasks,
+    classic_task,
+    fingerprint,
+    is_rank,
+    native_task,
+    todo,
+)
 
 
 @pytest.fixture
@@ -20,8 +29,9 @@ def tasks(store) -> Tasks:
     return services.build(make_config(), store).tasks
 
 
-def new_owner() -> str:
-    return str(ObjectId())
+def new_owner() -> Person:
+    """Someone with a default list of their own (made on first use)."""
+    return Person(str(ObjectId()), "someone")
 
 
 async def not_found_message(call) -> str:
@@ -52,7 +62,7 @@ async def test_create_get_update_delete(tasks):
     assert deleted == updated
     with pytest.raises(NotFound):
         await tasks.get(owner, task["id"])
-    assert await tasks.all(owner) == []
+    assert await tasks.all(owner, owner.id) == []
 
 
 async def test_another_owners_task_is_not_found_like_a_missing_one(tasks):
@@ -80,7 +90,7 @@ async def test_update_at_a_stale_version_writes_nothing(tasks, store):
     owner = new_owner()
     task, _ = await tasks.create(owner, {"title": "first"})
     current = await tasks.update(owner, task["id"], {"title": "second"})
-    seq = await store.changes.last_seq(owner)
+    seq = await store.changes.last_seq(owner.id)
 
     with pytest.raises(StaleVersion) as stale:
         await tasks.update(owner, task["id"], {"title": "third"}, versions={1})
@@ -88,21 +98,21 @@ async def test_update_at_a_stale_version_writes_nothing(tasks, store):
     assert stale.value.current["version"] == 2
     assert stale.value.current == current
     assert await tasks.get(owner, task["id"]) == current
-    assert await store.changes.last_seq(owner) == seq
+    assert await store.changes.last_seq(owner.id) == seq
 
 
 async def test_delete_at_a_stale_version_writes_nothing(tasks, store):
     owner = new_owner()
     task, _ = await tasks.create(owner, {"title": "first"})
     current = await tasks.update(owner, task["id"], {"done": True})
-    seq = await store.changes.last_seq(owner)
+    seq = await store.changes.last_seq(owner.id)
 
     with pytest.raises(StaleVersion) as stale:
         await tasks.delete(owner, task["id"], versions={1})
 
     assert stale.value.current["version"] == 2
     assert await tasks.get(owner, task["id"]) == current
-    assert await store.changes.last_seq(owner) == seq
+    assert await store.changes.last_seq(owner.id) == seq
 
 
 async def test_writes_at_a_current_version_go_through(tasks):
@@ -130,7 +140,7 @@ async def test_the_same_idempotency_key_and_request_replays_the_first_answer(tas
 
     assert not created
     assert again == first
-    assert await tasks.all(owner) == [first]
+    assert await tasks.all(owner, owner.id) == [first]
 
 
 async def test_the_same_idempotency_key_with_another_request_is_refused(tasks):
@@ -145,7 +155,7 @@ async def test_the_same_idempotency_key_with_another_request_is_refused(tasks):
         await tasks.create(owner, other, idempotency_key="key-1", fingerprint=fingerprint(other))
 
     assert reused.value.field == "Idempotency-Key"
-    assert await tasks.all(owner) == [first]
+    assert await tasks.all(owner, owner.id) == [first]
 
 
 async def test_idempotency_keys_are_per_owner(tasks):
@@ -178,8 +188,8 @@ async def test_page_by_done(tasks):
     undone, _ = await tasks.create(owner, {"title": "open"})
     done, _ = await tasks.create(owner, {"title": "closed", "done": True})
 
-    assert await tasks.page(owner, limit=10, done=True) == ([done], None)
-    assert await tasks.page(owner, limit=10, done=False) == ([undone], None)
+    assert await tasks.page(owner, limit=10, filters=TaskFilter(done=True)) == ([done], None)
+    assert await tasks.page(owner, limit=10, filters=TaskFilter(done=False)) == ([undone], None)
 
 
 async def test_page_by_done_finds_a_task_marked_done_later(tasks):
@@ -187,18 +197,25 @@ async def test_page_by_done_finds_a_task_marked_done_later(tasks):
     task, _ = await tasks.create(owner, {"title": "open"})
     done = await tasks.update(owner, task["id"], {"done": True})
 
-    assert await tasks.page(owner, limit=10, done=True) == ([done], None)
-    assert await tasks.page(owner, limit=10, done=False) == ([], None)
+    assert await tasks.page(owner, limit=10, filters=TaskFilter(done=True)) == ([done], None)
+    assert await tasks.page(owner, limit=10, filters=TaskFilter(done=False)) == ([], None)
 
 
 TASK = {
     "id": "65f0c0ffee0000000000abcd",
+    "list_id": "65f0c0ffee00000000000001",
     "title": "write the report",
     "description": "by Friday",
     "done": True,
     "order": 7,
     "created_at": datetime(2024, 3, 1, 9, 30, tzinfo=UTC),
     "updated_at": datetime(2024, 3, 2, 10, 0, tzinfo=UTC),
+    "due": "2024-03-08",
+    "priority": 2,
+    "labels": ["work"],
+    "completed_at": datetime(2024, 3, 2, 10, 0, tzinfo=UTC),
+    "created_by": {"id": "65f0c0ffee00000000000001", "username": "alice"},
+    "updated_by": {"id": "65f0c0ffee00000000000002", "username": "bob"},
     "version": 4,
 }
 
@@ -235,11 +252,11 @@ def test_fingerprint_ignores_key_order_only():
 
 async def test_an_owner_holds_at_most_max_tasks_per_user(store):
     tasks = services.build(make_config(max_tasks_per_user=2), store).tasks
-    owner = str(ObjectId())
+    owner = new_owner()
     for i in range(2):
         await tasks.create(owner, {"title": f"t{i}"})
     with pytest.raises(LimitReached) as refused:
         await tasks.create(owner, {"title": "one too many"})
     assert refused.value.limit == "max_tasks_per_user"
-    assert len(await tasks.all(owner)) == 2
-    await tasks.create(str(ObjectId()), {"title": "someone else's first"})
+    assert len(await tasks.all(owner, owner.id)) == 2
+    await tasks.create(new_owner(), {"title": "someone else's first"})

@@ -8,12 +8,19 @@ import httpx
 
 NATIVE_FIELDS = {
     "id",
+    "list_id",
     "title",
     "description",
     "done",
     "order",
+    "due",
+    "priority",
+    "labels",
+    "completed_at",
     "created_at",
     "updated_at",
+    "created_by",
+    "updated_by",
     "version",
 }
 
