@@ -411,6 +411,8 @@ def test_readme_has_the_deployment_checklist():
         "useradd",
         "/srv/taskhub",
         "python3 -m venv",
+        "--require-hashes -r /srv/taskhub/requirements/runtime.txt",
+        "--no-deps -e /srv/taskhub",
         "/etc/taskhub/taskhub.env",
         "conf/systemd/taskhub@.service",
         "conf/systemd/taskhub.target",
