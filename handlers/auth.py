@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from services.errors import InvalidInput
 
 from .base import LOGIN_COOKIE, APIError, APIHandler, Route, authenticated, user_json
-from .params import optional_text, text
+from .params import optional_text, reject_unknown, text
 from .todo_backend import current_todos_url
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -97,11 +98,27 @@ class LogoutHandler(APIHandler):
 
 
 class MeHandler(APIHandler):
+    """``GET /api/me``: the account; ``DELETE /api/me`` with ``{password}``: the account
+    and everything it owns go (a mini-program account, which has no password, sends
+    nothing but must have logged in by code within the last 5 minutes)."""
+
     @authenticated
     async def get(self) -> None:
         user = await self.accounts.user(self.login)
         todos_url = await current_todos_url(self, user.id)
         self.write_json({"user": user_json(user), "todos_url": todos_url})
+
+    @authenticated
+    async def delete(self) -> None:
+        fields = self.body_fields()
+        reject_unknown(fields, ("password",))
+        password = optional_text(fields, "password", max_length=PASSWORD_MAX)
+        address = self.request.remote_ip or ""
+        await self.services.account_data.delete(
+            self.login, password, address, now=datetime.now(UTC)
+        )
+        self.clear_cookie(LOGIN_COOKIE)
+        self.no_content()
 
 
 routes: list[Route] = [

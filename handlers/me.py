@@ -1,14 +1,18 @@
-"""Account self-service: the password, and the account's logins (list and revoke)."""
+"""Account self-service: the password, the account's logins (list and revoke), and
+all of its data (export). Deleting the account is ``DELETE /api/me`` (auth.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.accounts import LoginDetails
+from services.encoding import dumps
 
 from .auth import PASSWORD_MAX, PASSWORD_MIN
 from .base import APIHandler, Route, authenticated
 from .params import text
+
+EXPORT_FORMAT = "taskhub-export/1"
 
 
 def login_json(details: LoginDetails, current_digest: str) -> dict[str, Any]:
@@ -59,7 +63,32 @@ class LoginHandler(APIHandler):
         self.no_content()
 
 
+class ExportHandler(APIHandler):
+    """``GET /api/me/export``: everything of the account as one JSON document, sent a
+    list at a time: ``{format, user, lists: [{list, members, tasks}], memberships,
+    scores}``."""
+
+    @authenticated
+    async def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Disposition", 'attachment; filename="taskhub-export.json"')
+        self.set_header("Cache-Control", "no-store")
+        self.write(f'{{"format": {dumps(EXPORT_FORMAT)}')
+        lists = 0
+        async for part, value in self.services.account_data.export(self.login):
+            if part == "list":
+                self.write((',"lists":[' if lists == 0 else ",") + dumps(value))
+                lists += 1
+                await self.flush()  # a large account goes out a list at a time
+                continue
+            if part == "memberships":
+                self.write(',"lists":[]' if lists == 0 else "]")
+            self.write(f",{dumps(part)}:{dumps(value)}")
+        self.finish("}")
+
+
 routes: list[Route] = [
+    (r"/api/me/export", ExportHandler),
     (r"/api/me/password", PasswordHandler),
     (r"/api/me/logins", LoginsHandler),
     (r"/api/me/logins/([A-Za-z0-9_-]{1,64})", LoginHandler),

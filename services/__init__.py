@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from config import Config
 from store import Store
 
+from .account_data import AccountData
 from .accounts import Accounts
 from .changes import Changes
 from .lists import Lists
@@ -26,6 +27,7 @@ from .tasks import Tasks
 class Services:
     store: Store
     accounts: Accounts
+    account_data: AccountData
     tasks: Tasks
     lists: Lists
     changes: Changes
@@ -64,6 +66,7 @@ def build(config: Config, store: Store, passwords: Passwords | None = None) -> S
     return Services(
         store=store,
         accounts=accounts,
+        account_data=AccountData(store, accounts),
         tasks=Tasks(store, max_per_user=config.max_tasks_per_user),
         lists=Lists(
             store,

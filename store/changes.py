@@ -119,6 +119,11 @@ class Changes:
             await self.collection.insert_many(docs, session=session)
         return [doc["seq"] for doc in docs]
 
+    async def forget(self, owner: str) -> None:
+        """Deletes the owner's change log and counter (their account is gone)."""
+        await self.collection.delete_many(exact({"owner": owner}))
+        await self.counters.delete_one(exact({"_id": owner}))
+
     async def last_seq(self, owner: str, session: AsyncClientSession | None = None) -> int:
         counter = await self.counters.find_one(exact({"_id": owner}), session=session)
         return int(counter["seq"]) if counter else 0

@@ -238,6 +238,16 @@ class Lists:
         docs.sort(key=lambda d: (d["role"] != "owner", d["username"].casefold()))
         return [member_view(doc) for doc in docs]
 
+    async def memberships_of(self, user_id: str) -> list[str]:
+        """The ids of the lists ``user_id`` is a member of (no default list made)."""
+        docs = await self.members.find(exact({"user": user_id}), {"list": 1}).to_list()
+        return [doc["list"] for doc in docs]
+
+    async def owned(self, owner_id: str) -> list[str]:
+        """The ids of the lists ``owner_id`` owns."""
+        docs = await self.collection.find(exact({"owner": owner_id}), {"_id": 1}).to_list()
+        return [str(doc["_id"]) for doc in docs]
+
     async def count_owned(self, owner_id: str) -> int:
         return await self.collection.count_documents(exact({"owner": owner_id}))
 

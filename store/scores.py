@@ -71,3 +71,12 @@ class Scores:
             .limit(limit)
         )
         return [score(doc) async for doc in cursor]
+
+    async def of_user(self, user_id: str) -> list[dict[str, Any]]:
+        """Every submission ``user_id`` made, oldest first."""
+        cursor = self.collection.find(exact({"user_id": user_id})).sort("created_at", ASCENDING)
+        return [score(doc) async for doc in cursor]
+
+    async def delete_of_user(self, user_id: str) -> int:
+        result = await self.collection.delete_many(exact({"user_id": user_id}))
+        return result.deleted_count

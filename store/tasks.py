@@ -515,16 +515,18 @@ class Tasks:
         *,
         allowed: Collection[str],
         versions: Collection[int] | None = None,
+        even_default: bool = False,
     ) -> dict[str, Any]:
         """Deletes the list: its tasks a batch per transaction, each with its changes,
         then, with the last batch, the list and its memberships (``list.deleted`` to
-        every member). The list as it was; NoAccess, ListStaleVersion, DefaultList."""
+        every member). The list as it was; NoAccess, ListStaleVersion, DefaultList
+        (unless ``even_default``: the account itself is going)."""
 
         async def work(session: AsyncClientSession) -> dict[str, Any] | None:
             members = await self.lists.members_of(list_id, session)
             role = require(members, person, allowed)
             doc = await self.lists.document(list_id, session)
-            if doc["default"]:
+            if doc["default"] and not even_default:
                 raise DefaultList()
             check_versions(doc, role, versions)
             _, last = await self._delete_batch(list_id, members, session)

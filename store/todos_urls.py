@@ -81,5 +81,9 @@ class TodosUrls:
         # from before there were lists: keyed by the user, for their default list
         return doc.get("user", doc["_id"]), doc.get("list", doc["_id"])
 
+    async def forget_user(self, user_id: str) -> None:
+        await self.collection.delete_many(exact({"user": user_id}))
+        await self.collection.delete_one(exact({"_id": user_id}))  # from before lists
+
     async def forget_list(self, list_id: str) -> None:
         await self.collection.delete_many(exact({"list": list_id}))

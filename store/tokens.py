@@ -169,6 +169,11 @@ class Tokens:
                 return deleted.deleted_count == 1
         return False
 
+    async def revoke_all(self, user_id: str) -> int:
+        """Ends every login of ``user_id``; how many."""
+        result = await self.collection.delete_many(exact({"user_id": user_id}))
+        return result.deleted_count
+
     async def revoke_all_but(self, user_id: str, digest: str) -> int:
         """Ends every login of ``user_id`` but the one ``digest`` names; how many."""
         result = await self.collection.delete_many(

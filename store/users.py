@@ -98,6 +98,14 @@ class Users:
         doc = await self.collection.find_one(exact({"_id": oid}))
         return _user(doc) if doc else None
 
+    async def delete(self, user_id: str) -> bool:
+        try:
+            oid = ObjectId(user_id)
+        except (InvalidId, TypeError):
+            return False
+        result = await self.collection.delete_one(exact({"_id": oid}))
+        return result.deleted_count == 1
+
     async def username_of(self, user_id: str) -> str | None:
         user = await self.by_id(user_id)
         return user.username if user else None
