@@ -37,15 +37,18 @@ NAME_MAX = 100
 NO_SUCH_LIST = "no such list"
 
 
-def refusal(error: Exception, *, missing: str = NO_SUCH_LIST) -> Exception:
+def refusal(
+    error: Exception, *, missing: str = NO_SUCH_LIST, allowed: Collection[str] = EDITORS
+) -> Exception:
     """The domain error for what the store refused; ``missing``: what a stranger is
-    told is not there (the very words of a missing id)."""
+    told is not there (the very words of a missing id); ``allowed``: the roles that
+    may do what was refused."""
     if isinstance(error, NoAccess):
         if error.role is None:
             if error.target:
                 return NotFound(NO_SUCH_LIST, field="list_id")
             return NotFound(missing)
-        if error.role == "viewer":
+        if error.role == "viewer" and "editor" in allowed:
             return Forbidden(
                 "you are a viewer of this list: only its owner and editors may change it"
             )
@@ -134,7 +137,7 @@ class Lists:
                 person, list_id, name, allowed=OWNERS, versions=versions
             )
         except REFUSED as e:
-            raise refusal(e) from e
+            raise refusal(e, allowed=OWNERS) from e
 
     async def delete(
         self, person: Person, list_id: str, *, versions: Collection[int] | None = None
@@ -146,7 +149,7 @@ class Lists:
                 person, list_id, allowed=OWNERS, versions=versions
             )
         except REFUSED as e:
-            raise refusal(e) from e
+            raise refusal(e, allowed=OWNERS) from e
         await self.store.todos_urls.forget_list(list_id)
         return gone
 
@@ -172,7 +175,7 @@ class Lists:
                 limit="max_members_per_list",
             ) from e
         except REFUSED as e:
-            raise refusal(e) from e
+            raise refusal(e, allowed=OWNERS) from e
 
     async def remove_member(self, person: Person, list_id: str, username: str) -> None:
         """The owner removes a member, or a member leaves."""
@@ -183,7 +186,7 @@ class Lists:
             await self.store.lists.remove_member(person, list_id, member.id, allowed=allowed)
         except NoAccess as e:
             if e.role is not None and member.id != person.id:
-                raise refusal(e) from e
+                raise refusal(e, allowed=allowed) from e
             raise NotFound("no such member of this list") from e
         except REFUSED as e:
             raise refusal(e) from e
@@ -232,7 +235,7 @@ class Lists:
         if role is None:
             raise NotFound(NO_SUCH_LIST)
         if role not in allowed:
-            raise refusal(NoAccess(role))
+            raise refusal(NoAccess(role), allowed=allowed)
         return role
 
     async def person(self, username: str) -> Person:
