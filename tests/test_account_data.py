@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from harness.lists import Member, member, new_list, share
 from harness.live import connect
 from harness.tasks import create
 from harness.users import PASSWORD
-from test_lists import Member, member, new_list, share
 
 from store.clock import utcnow
 
