@@ -165,7 +165,7 @@ class Lists:
         await self.role(person, list_id, OWNERS)
         member = await self.person(username)
         try:
-            return await self.store.lists.set_member(
+            result = await self.store.lists.set_member(
                 person, list_id, member, role, allowed=OWNERS, limit=self.max_members
             )
         except MemberLimit as e:
@@ -176,6 +176,9 @@ class Lists:
             ) from e
         except REFUSED as e:
             raise refusal(e, allowed=OWNERS) from e
+        if role not in EDITORS:  # a Todo-Backend URL is for editing: a new one if promoted
+            await self.store.todos_urls.forget(member.id, list_id)
+        return result
 
     async def remove_member(self, person: Person, list_id: str, username: str) -> None:
         """The owner removes a member, or a member leaves."""
@@ -190,6 +193,7 @@ class Lists:
             raise NotFound("no such member of this list") from e
         except REFUSED as e:
             raise refusal(e) from e
+        await self.store.todos_urls.forget(member.id, list_id)  # back later: a new URL
 
     async def todos_capability(
         self, person: Person, list_id: str, *, replace: bool = False

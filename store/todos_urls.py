@@ -81,6 +81,10 @@ class TodosUrls:
         # from before there were lists: keyed by the user, for their default list
         return doc.get("user", doc["_id"]), doc.get("list", doc["_id"])
 
+    async def forget(self, user: str, list_id: str) -> None:
+        """Ends the user's capability for the list (they may no longer edit it)."""
+        await self.collection.delete_one(exact({"_id": _key(user, list_id)}))
+
     async def forget_user(self, user_id: str) -> None:
         await self.collection.delete_many(exact({"user": user_id}))
         await self.collection.delete_one(exact({"_id": user_id}))  # from before lists

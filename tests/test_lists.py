@@ -444,3 +444,20 @@ async def test_every_member_hears_of_changes_and_a_removed_one_stops(apps):
             "member.removed",
             "task.updated",
         ]
+
+
+async def test_a_removed_editors_todo_backend_url_stays_dead_when_they_come_back(client):
+    owner, editor = await member(client), await member(client)
+    shared = await new_list(client, owner)
+    await share(client, owner, shared["id"], editor, "editor")
+    url = (await client.get(f"/api/lists/{shared['id']}", headers=editor.auth)).json()["list"][
+        "todos_url"
+    ]
+    assert (await client.get(url)).status_code == 200
+    path = f"/api/lists/{shared['id']}/members/{editor.username}"
+    assert (await client.delete(path, headers=owner.auth)).status_code == 204
+    assert (await client.get(url)).status_code == 404
+    await share(client, owner, shared["id"], editor, "editor")
+    assert (await client.get(url)).status_code == 404
+    again = (await client.get(f"/api/lists/{shared['id']}", headers=editor.auth)).json()["list"]
+    assert again["todos_url"] != url and (await client.get(again["todos_url"])).status_code == 200
