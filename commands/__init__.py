@@ -14,7 +14,7 @@ from typing import Any
 import app
 import config as settings
 
-from . import invites, users
+from . import backup, invites, users
 
 Command = Callable[[settings.Config, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_settings(serve)
     users.add_commands(commands)
     invites.add_commands(commands)
+    backup.add_commands(commands)
     return parser
 
 

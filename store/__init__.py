@@ -1,5 +1,6 @@
 """Everything that talks to MongoDB. Nothing outside this package imports pymongo."""
 
+from .backup import BackupError
 from .change_stream import ChangeStreamsUnsupported
 from .database import Store, bounded, make_client, open_store, wait_until_reachable
 from .errors import Conflict, is_unavailable
@@ -8,6 +9,7 @@ from .tokens import Login, LoginDetails
 from .users import User
 
 __all__ = [
+    "BackupError",
     "ChangeStreamsUnsupported",
     "Conflict",
     "Login",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import pymongo
@@ -23,6 +23,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from . import backup
 from .change_stream import Watch, ended_logins, task_changes
 from .changes import Changes
 from .clock import utcnow
@@ -175,6 +176,16 @@ class Store:
     def watch_ended_logins(self, on_ended: Callable[[str], None]) -> Watch:
         """A change stream of the digests of logins that end (not yet started)."""
         return ended_logins(self.tokens.collection, on_ended)
+
+    def export_lines(self) -> AsyncIterator[str]:
+        """The instance as JSON lines (store/backup.py)."""
+        return backup.export_lines(self.db)
+
+    async def import_lines(self, lines: Iterable[str]) -> dict[str, int]:
+        """Fills this (empty) database from an export; how many documents of each kind."""
+        counts = await backup.import_lines(self.db, lines)
+        await self.create_indexes()
+        return counts
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Returns once the server answers; raises within ``timeout`` seconds when not."""
