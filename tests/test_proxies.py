@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from harness.stacks import client_from
-from harness.users import PASSWORD, register
+from harness.users import login_as_seen
 
 from config import parse_networks
 from server.proxies import is_trusted
@@ -21,19 +21,11 @@ CLAIMS = {
 
 
 async def log_in(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[str, bool]:
-    """Registers and logs in with ``headers``: the client address the login was
-    recorded with, and whether its cookie was marked Secure."""
-    username = await register(client)
-    response = await client.post(
-        "/api/login", json={"username": username, "password": PASSWORD}, headers=headers
-    )
-    assert response.status_code == 200, response.text
+    """The client address a new login sending ``headers`` was recorded with, and
+    whether its cookie was marked Secure."""
+    response, address = await login_as_seen(client, headers)
     cookie = [v for v in response.headers.get_list("set-cookie") if "taskhub_session=" in v]
-    token = response.json()["token"]
-    client.cookies.clear()
-    logins = await client.get("/api/me/logins", headers={"Authorization": f"Bearer {token}"})
-    (recorded,) = logins.json()["logins"]
-    return recorded["client"], "secure" in cookie[0].lower()
+    return address, "secure" in cookie[0].lower()
 
 
 async def test_a_trusted_proxy_names_the_client_and_the_scheme(apps):
