@@ -54,16 +54,17 @@ def database(network, tmp_path_factory):
 
 @pytest.fixture
 async def hosts(network, database, tmp_path):
-    """One taskhub per host, on the host's address and the same port, as a VM's
-    unit would run it: behind a balancer it trusts, on the shared database, with
-    the cookie secret they all share."""
+    """One taskhub per host, on the same port, as a VM's unit would run it (the
+    README's "Several VMs": every address, trusting the balancer), on the shared
+    database, with the cookie secret they all share."""
     port, name = free_port(), "two_hosts_" + uuid.uuid4().hex[:8]
     processes = []
     for host in network.hosts:
         (tmp_path / host.namespace).mkdir()
         processes.append(
             TaskhubProcess(
-                *("--xheaders", "true", "--trusted-proxies", network.address),
+                *("--address", "0.0.0.0", "--xheaders", "true"),
+                *("--trusted-proxies", network.address),
                 *("--drain-timeout", "5"),
                 data_dir=tmp_path / host.namespace / "var",
                 port=port,
