@@ -16,8 +16,8 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-# Addresses come from 198.18.0.0/15, set aside for test networks (RFC 2544): they
-# never route off this machine, nor clash with a real network around it.
+# Addresses come from 198.18.0.0/15, set aside for benchmarking test networks (RFC
+# 2544): they clash with no real network around this machine.
 TEST_NETWORKS = ipaddress.ip_network("198.18.0.0/15")
 
 
@@ -77,7 +77,7 @@ class HostNetwork:
     subnet: ipaddress.IPv4Network
     tag: str = field(default_factory=lambda: "th" + secrets.token_hex(3))
     hosts: list[Host] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
+    other_machines: list[str] = field(default_factory=list)
 
     @property
     def bridge(self) -> str:
@@ -108,9 +108,9 @@ class HostNetwork:
     def other_machine(self) -> str:
         """Another address of the root namespace on the network: a machine there that
         is not the load balancer."""
-        address = str(self.subnet[200 + len(self.extra)])
+        address = str(self.subnet[200 + len(self.other_machines)])
         ip("addr", "add", f"{address}/32", "dev", self.bridge)
-        self.extra.append(address)
+        self.other_machines.append(address)
         return address
 
     def remove(self) -> list[str]:
