@@ -51,6 +51,7 @@ from server.drain import DrainingHTTPServer
 from server.embedded_db import EmbeddedMongo, EmbeddedUnavailable
 from server.metrics import install as install_metrics
 from server.ports import PortBusy, check_port_free
+from server.proxies import apply_proxy_headers
 from store import ChangeStreamsUnsupported, Store, open_store
 from store.database import DatabaseUnreachable
 
@@ -60,13 +61,17 @@ ROOT = Path(__file__).resolve().parent
 
 
 class Application(tornado.web.Application):
-    """Tornado's Application, with request bodies over the limit answered 413."""
+    """Tornado's Application, with request bodies over the limit answered 413, and the
+    client's address and scheme taken from trusted proxies' headers (--xheaders)."""
 
     # Tornado annotates its find_handler as returning its private _HandlerDelegate,
     # though the router calling it needs only an HTTPMessageDelegate, as BodyLimit is.
     def find_handler(  # type: ignore[override]
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> httputil.HTTPMessageDelegate:
+        config: settings.Config = self.settings["config"]
+        if config.xheaders:  # before any handler reads request.remote_ip
+            apply_proxy_headers(request, config.trusted_proxies)
         return BodyLimit(
             super().find_handler(request, **kwargs),
             lambda: self.get_handler_delegate(request, PayloadTooLargeHandler),
@@ -118,9 +123,9 @@ def make_app(config: settings.Config, services: services.Services) -> Applicatio
 
 def make_server(app: Application) -> DrainingHTTPServer:
     config: settings.Config = app.settings["config"]
-    return DrainingHTTPServer(
-        app, xheaders=config.xheaders, max_body_size=hard_cap(config.max_body_size)
-    )
+    # No Tornado xheaders: it would believe them from any peer. The application
+    # applies them, from trusted proxies only (server/proxies.py).
+    return DrainingHTTPServer(app, max_body_size=hard_cap(config.max_body_size))
 
 
 # --- the steps of main() ---

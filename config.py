@@ -124,6 +124,24 @@ def parse_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses (one host each) or networks in CIDR notation."""
+    networks = []
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an address or network such as 10.0.0.5 or 10.0.0.0/24"
+            ) from None
+    return tuple(networks)
+
+
 def parse_mongodb_uri(raw: str) -> str:
     if not raw.startswith(("mongodb://", "mongodb+srv://")):
         raise ValueError("expected a URI starting with mongodb:// or mongodb+srv://")
@@ -163,7 +181,16 @@ class Config:
     address: str = setting("127.0.0.1", parse_address, "address to listen on")
     port: int = setting("8000", parse_port, "port to listen on")
     xheaders: bool = setting(
-        "false", parse_bool, "trust X-Real-IP and X-Forwarded-Proto from the proxy in front (nginx)"
+        "false",
+        parse_bool,
+        "take the client's address and scheme from X-Real-IP and X-Forwarded-Proto, "
+        "as the proxy in front (nginx) sends them, on connections from --trusted-proxies",
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "127.0.0.0/8,::1",
+        parse_networks,
+        "comma-separated addresses or networks of the proxies in front, whose X-Real-IP "
+        "and X-Forwarded-Proto --xheaders believes; any other peer's are ignored",
     )
     max_body_size: int = setting("1m", parse_size, "largest request body accepted; larger gets 413")
     drain_timeout: float = setting(

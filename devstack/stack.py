@@ -133,7 +133,7 @@ def live_read_timeout(site_text: str) -> float:
 def render_site(
     text: str,
     *,
-    upstream_ports: Sequence[int],
+    upstreams: Sequence[str],
     address: str,
     port: int,
     static_dir: Path,
@@ -143,9 +143,10 @@ def render_site(
     live_ping_interval: float,
     tls: TLS | None = None,
 ) -> str:
-    """The shipped site with its upstream, listen lines, paths and body limit
-    substituted; without ``tls`` its HTTPS server serves plain HTTP on ``port`` and
-    the redirect server is left out. Fails when the shipped site changed shape."""
+    """The shipped site with its upstream (``upstreams``: each process's address:port),
+    listen lines, paths and body limit substituted; without ``tls`` its HTTPS server
+    serves plain HTTP on ``port`` and the redirect server is left out. Fails when the
+    shipped site changed shape."""
     if live_read_timeout(text) <= live_ping_interval:
         raise StackError(
             f"live_ping_interval ({live_ping_interval:g}s) must stay below nginx's "
@@ -159,7 +160,7 @@ def render_site(
     if text[servers[0].start() : servers[-1].end()].count(";") != len(servers):
         raise StackError(f"{SITE.name}: the upstream's server lines must stand together")
     indent, params = servers[0].group(1), servers[0].group(2)
-    lines = "".join(f"{indent}server 127.0.0.1:{p}{params};\n" for p in upstream_ports)
+    lines = "".join(f"{indent}server {upstream}{params};\n" for upstream in upstreams)
     text = text[: servers[0].start()] + lines + text[servers[-1].end() :]
 
     main = host_port(address, port)
@@ -323,6 +324,8 @@ class Stack:
     ``child_args`` go to every taskhub process before the stack's own flags (port,
     address, xheaders, data directory), which win. With ``log_dir``, each program
     writes its output to a file there instead of this process's terminal.
+    ``upstreams`` (address:port) are processes the stack does not run, on other
+    hosts, that nginx balances across as well: a load balancer for several VMs.
     """
 
     def __init__(
@@ -336,8 +339,10 @@ class Stack:
         static_dir: Path = STATIC,
         tls: TLS | None = None,
         python: str = sys.executable,
+        upstreams: Sequence[str] = (),
     ):
         self.config = config
+        self.upstreams = list(upstreams)
         self.child_args = list(child_args)
         self.own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="taskhub-stack-"))
@@ -553,7 +558,7 @@ class Stack:
         site.write_text(
             render_site(
                 SITE.read_text(),
-                upstream_ports=self.ports,
+                upstreams=[host_port("127.0.0.1", p) for p in self.ports] + self.upstreams,
                 address=self.config.address,
                 port=self.config.port,
                 static_dir=self.static_dir,

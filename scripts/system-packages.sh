@@ -10,6 +10,8 @@ declare -A SYSTEM_PACKAGES=(
     [chromium]=chromium
     [node]=nodejs
     [npm]=npm
+    # network namespaces standing in for several VMs (tests/test_two_hosts.py)
+    [ip]=iproute2
 )
 
 ensure_system_packages() {

@@ -107,20 +107,23 @@ class RestartBudget:
 
 
 class EmbeddedMongo:
-    """Starts, keeps running and stops one nx-27017 server on a loopback port (a free
-    one unless given). ``keep_fds`` are descriptors the server inherits: the data
-    directory's lock (server/data_dir.py), so that it stays locked while the server
-    runs."""
+    """Starts, keeps running and stops one nx-27017 server on ``host`` and a port (a
+    free one unless given). ``host`` is loopback, except in tests whose processes run
+    in network namespaces and reach it on another address of this machine.
+    ``keep_fds`` are descriptors the server inherits: the data directory's lock
+    (server/data_dir.py), so that it stays locked while the server runs."""
 
     def __init__(
         self,
         data_dir: str | os.PathLike,
         port: int | None = None,
         *,
+        host: str = "127.0.0.1",
         keep_fds: Sequence[int] = (),
         restart_delays: Sequence[float] = RESTART_DELAYS,
     ):
         self.data_dir = Path(data_dir)
+        self.host = host
         self.port = port or free_port()
         self.keep_fds = tuple(keep_fds)
         self.restart_delays = tuple(restart_delays)
@@ -128,7 +131,8 @@ class EmbeddedMongo:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"mongodb://{host}:{self.port}/?directConnection=true"
 
     @property
     def log_path(self) -> Path:
@@ -141,7 +145,7 @@ class EmbeddedMongo:
         return [
             *server_command(),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--data-dir",
@@ -166,7 +170,7 @@ class EmbeddedMongo:
         EmbeddedUnavailable when the port is taken, or the server exits or stays
         silent for ``timeout`` seconds."""
         try:
-            check_port_free("127.0.0.1", self.port, "the embedded database")
+            check_port_free(self.host, self.port, "the embedded database")
         except PortBusy as e:
             raise EmbeddedUnavailable(str(e)) from e
         self.process = process = await asyncio.create_subprocess_exec(
@@ -200,7 +204,7 @@ class EmbeddedMongo:
                 waiting.cancel()
             await asyncio.gather(answered, exited, return_exceptions=True)
             await client.close()
-        log.info("embedded database on 127.0.0.1:%d, files in %s", self.port, self.data_dir)
+        log.info("embedded database on %s:%d, files in %s", self.host, self.port, self.data_dir)
         return self.uri
 
     async def supervise(self, timeout: float = 20) -> None:

@@ -28,7 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
-from .compat import exact
+from .compat import exact, read_again_on_gap
 
 CHANGE_TYPES = (
     "task.created",
@@ -131,13 +131,18 @@ class Changes:
     async def since(self, owner: str, seq: int, limit: int = 1000) -> list[dict[str, Any]] | None:
         """The owner's changes after ``seq``, oldest first; None when some of them are
         no longer kept (or more than ``limit`` are missing), so the client must resync."""
+        return await read_again_on_gap(lambda: self._since(owner, seq, limit))
+
+    async def _since(self, owner: str, seq: int, limit: int) -> list[dict[str, Any]] | None:
+        # The last seq first: a change committed between the two reads is then one
+        # more found, left to the live stream, rather than one "missing" (a resync).
+        last = await self.last_seq(owner)
         cursor = (
-            self.collection.find(exact({"owner": owner, "seq": {"$gt": seq}}))
+            self.collection.find(exact({"owner": owner, "seq": {"$gt": seq, "$lte": last}}))
             .sort("seq", ASCENDING)
             .limit(limit + 1)
         )
         found = [change(doc) async for doc in cursor]
-        last = await self.last_seq(owner)
         if len(found) > limit:
             return None
         expected = list(range(seq + 1, last + 1))
@@ -152,6 +157,12 @@ class Changes:
         owner's last seq, and whether more follow; None when the ones right after
         ``seq`` are no longer kept (or ``seq`` is beyond the last), so the client
         must resync. Two round trips, whatever the page size."""
+        return await read_again_on_gap(lambda: self._page_after(owner, seq, limit))
+
+    async def _page_after(
+        self, owner: str, seq: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int, bool] | None:
+        last = await self.last_seq(owner)  # first, as in since()
         cursor = (
             self.collection.find(exact({"owner": owner, "seq": {"$gt": seq}}))
             .sort("seq", ASCENDING)
@@ -159,7 +170,6 @@ class Changes:
             .batch_size(limit + 1)
         )
         found = [change(doc) async for doc in cursor]
-        last = await self.last_seq(owner)
         if seq > last or (seq < last and (not found or found[0]["seq"] != seq + 1)):
             return None
         return found[:limit], last, len(found) > limit

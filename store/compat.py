@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import json_util
 from bson.regex import Regex
@@ -28,6 +28,8 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError, Wr
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # --- filters: equality written so that an index answers it ---
 
@@ -247,6 +249,26 @@ def lacks_change_streams(error: OperationFailure) -> bool:
     """Whether ``error`` says the server has no change streams. A real standalone
     mongod says so by code; some servers only in words."""
     return error.code == CHANGE_STREAMS_UNSUPPORTED or "replica set" in str(error)
+
+
+# --- the change log, read while a change is being written ---
+
+# How long a change being written may take to show beside its counter.
+CHANGE_SETTLE_SECONDS = 0.02
+
+
+async def read_again_on_gap(read: Callable[[], Awaitable[T | None]]) -> T | None:
+    """``read()``, and once more after a moment when it finds a gap (None).
+
+    A real MongoDB commits a change and its owner's counter together, so a gap there
+    is real (the change has expired) and the second read finds it too. The embedded
+    server shows the counter of a transaction still writing before its change: a
+    catch-up reading just then would see a gap and send a needless resync."""
+    found = await read()
+    if found is None:
+        await asyncio.sleep(CHANGE_SETTLE_SECONDS)
+        found = await read()
+    return found
 
 
 # --- transactions one at a time ---

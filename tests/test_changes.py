@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from bson import ObjectId
+from harness.database import fresh_store
 
 
 async def record(store, owner, kind="task.updated", title="t"):
@@ -44,3 +47,27 @@ async def test_since_says_resync_when_changes_are_gone(store):
     assert [c["seq"] for c in await store.changes.since(owner, 2)] == [3, 4]
     assert await store.changes.since(owner, 1, limit=10) is None
     assert await store.changes.since(owner, 2, limit=1) is None
+
+
+async def test_catching_up_while_the_owner_writes_finds_no_gap(store, mongodb_uri):
+    """A client reconnecting with ``since`` while its owner keeps writing through
+    another process: every read is a gapless run, never a needless resync."""
+    owner = str(ObjectId())
+    async with fresh_store(mongodb_uri, store.db.name) as elsewhere:
+        writing = True
+
+        async def writer():
+            while writing:
+                await record(elsewhere, owner)
+
+        task = asyncio.create_task(writer())
+        try:
+            reads = [await store.changes.since(owner, 0) for _ in range(100)]
+            pages = [await store.changes.page_after(owner, 0, 1000) for _ in range(50)]
+        finally:
+            writing = False
+            await task
+    assert None not in reads and None not in pages
+    for found in reads:
+        assert [c["seq"] for c in found] == list(range(1, len(found) + 1))
+    assert len(reads[-1]) > len(reads[0])  # the owner did write meanwhile

@@ -66,6 +66,7 @@ def test_sizes(raw, expected):
         (["--max-body-size", "lots"], "max_body_size"),
         (["--cors-origins", "example.com"], "cors_origins"),
         (["--mongodb-uri", "postgres://x"], "mongodb_uri"),
+        (["--trusted-proxies", "10.0.0.0/33"], "trusted_proxies"),
         (["--log-level", "chatty"], "log_level"),
         (["--token-ttl", "-5"], "token_ttl"),
         (["--wechat-appid", "wx123"], "wechat_appid and wechat_secret"),

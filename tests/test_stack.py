@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def render(**overrides) -> str:
     kwargs = dict(
-        upstream_ports=[9101, 9102, 9103],
+        upstreams=["127.0.0.1:9101", "127.0.0.1:9102", "198.18.0.10:9103"],
         address="127.0.0.1",
         port=9100,
         static_dir=Path("/tmp/static-here"),
@@ -41,14 +41,14 @@ def render(**overrides) -> str:
     return render_site(SITE.read_text(), **{**kwargs, **overrides})
 
 
-def test_rendering_changes_only_ports_paths_and_the_body_limit():
+def test_rendering_changes_only_upstreams_ports_paths_and_the_body_limit():
     shipped = SITE.read_text().splitlines()
     rendered = render().splitlines()
     added = [line.strip() for line in rendered if line not in shipped]
     assert added == [
         "server 127.0.0.1:9101 max_fails=0;",
         "server 127.0.0.1:9102 max_fails=0;",
-        "server 127.0.0.1:9103 max_fails=0;",
+        "server 198.18.0.10:9103 max_fails=0;",
         "listen 127.0.0.1:9100;",
         "access_log /tmp/logs-here/taskhub.access.log taskhub;",
         "client_max_body_size 1048576;",
@@ -84,7 +84,7 @@ def test_a_ping_interval_nginx_would_time_out_is_refused():
 def test_a_changed_site_shape_fails_loudly():
     with pytest.raises(StackError, match="listen 443"):
         render_site(SITE.read_text().replace("listen 443 ssl http2;", "listen 443 ssl;"),
-                    upstream_ports=[1], address="127.0.0.1", port=2, static_dir=Path("/s"),
+                    upstreams=["127.0.0.1:1"], address="127.0.0.1", port=2, static_dir=Path("/s"),
                     log_dir=Path("/l"), acme_root=Path("/a"), max_body_size=1, live_ping_interval=1)  # fmt: skip
 
 

@@ -1,2 +1,3 @@
 """The one test harness: settings, the database, in-process apps, taskhub processes,
-users, live clients and the local stack. Tests build nothing of their own."""
+users, live clients, the local stack and hosts of their own (network namespaces).
+Tests build nothing of their own."""

@@ -40,10 +40,11 @@ def wait_for_ping(uri: str, timeout: float = 20) -> None:
 
 class EmbeddedServer:
     """An nx-27017 server in its own process: one per test session, or one of its
-    own for a test that stops and starts it."""
+    own for a test that stops and starts it, or that reaches it from other hosts
+    (``host``: an address of this machine they can reach)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
-        self.embedded = EmbeddedMongo(data_dir, port)
+    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1"):
+        self.embedded = EmbeddedMongo(data_dir, port, host=host)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

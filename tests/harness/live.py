@@ -155,3 +155,87 @@ async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not within {timeout}s: {condition}")
         await asyncio.sleep(0.01)
+
+
+class Follower:
+    """A client following one user's changes as the README tells clients to: it
+    remembers the last ``seq`` and, whenever its socket closes, connects again with
+    ``?since=`` (for up to ``reconnect_for`` seconds) and takes what it missed."""
+
+    def __init__(self, url: str, token: str, reconnect_for: float = 15.0):
+        self.url, self.token, self.reconnect_for = url, token, reconnect_for
+        self.seq = 0
+        self.changes: list[dict[str, Any]] = []  # each seq once, in order
+        self.closes: list[int | None] = []  # close codes of the sockets it lost
+        self.problems: list[str] = []  # gaps, resyncs, failed reconnects
+        self._client: LiveClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._stopping = False
+
+    async def start(self, since: int | None = None, timeout: float = WAIT) -> None:
+        """Connects, from ``since`` (what a client has seen) or from now, and waits
+        until the server says it is caught up."""
+        self._client = await connect(self.url, token=self.token, since=since)
+        self.seq = since or 0
+        self._task = asyncio.create_task(self._follow())
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait({ready, self._task}, timeout=timeout, return_when="FIRST_COMPLETED")
+        ready.cancel()
+        if self._task.done():
+            self._task.result()  # raises what stopped it
+        assert self._ready.is_set(), f"no ready within {timeout}s: {self._client.received}"
+
+    async def _follow(self) -> None:
+        while not self._stopping:
+            assert self._client is not None
+            message = await self._client.next(timeout=3600)  # ended by stop()
+            if message is None:
+                if self._stopping:
+                    return
+                self.closes.append(self._client.close_code)
+                if not await self._reconnect():
+                    return
+            elif message.get("type", "").startswith("task."):
+                if message["seq"] > self.seq + 1:
+                    self.problems.append(f"gap: {self.seq} then {message['seq']}")
+                if message["seq"] > self.seq:  # a repeat is harmless; skip it
+                    self.seq = message["seq"]
+                    self.changes.append(message)
+            elif message.get("type") == "ready" and not self._ready.is_set():
+                self.seq = max(self.seq, message["seq"])  # without since: from here on
+                self._ready.set()
+            elif message.get("type") == "resync":
+                self.problems.append(f"resync at {message['seq']}")
+
+    async def _reconnect(self) -> bool:
+        deadline = asyncio.get_running_loop().time() + self.reconnect_for
+        while not self._stopping:
+            try:
+                self._client = await connect(self.url, token=self.token, since=self.seq)
+                return True
+            except (TimeoutError, OSError, HTTPClientError) as e:
+                if asyncio.get_running_loop().time() > deadline:
+                    self.problems.append(f"could not reconnect: {e!r}")
+                    return False
+                await asyncio.sleep(0.1)
+        return False
+
+    async def reached(self, seq: int, timeout: float = WAIT) -> None:
+        """Waits until it has every change up to ``seq``."""
+        await until(lambda: self.seq >= seq or self._task is None or self._task.done(), timeout)
+        assert self.seq >= seq, f"stopped at seq {self.seq} of {seq}: {self.problems}"
+
+    async def stop(self) -> None:
+        # Closing the socket ends the read it waits on; cancelling alone may not do:
+        # Python 3.11's wait_for drops a cancellation that meets a message arriving.
+        self._stopping = True
+        if self._client is not None:
+            self._client.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=WAIT)
+            if self._task.done() and not self._task.cancelled():
+                self._task.exception()  # retrieved: what stopped it is in problems
+        if self._client is not None:
+            self._client.close()  # one a reconnect opened meanwhile

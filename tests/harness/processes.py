@@ -14,7 +14,10 @@ from typing import IO
 
 import httpx
 
+from server.embedded_db import die_with_parent
+
 from .database import free_port
+from .hosts import Host
 from .settings import CHEAP_HASHING_ENV, COOKIE_SECRET, ROOT
 
 # Every process started and not yet reaped; conftest kills what a test left behind.
@@ -68,8 +71,9 @@ def wait_gone(pid: int, timeout: float = 10) -> bool:
 
 
 class TaskhubProcess:
-    """``python app.py`` on a free loopback port. With ``mongodb_uri`` and
-    ``database`` it shares the tests' database server and cookie secret."""
+    """``python app.py`` on a free loopback port, or on ``host``'s address in its
+    network namespace. With ``mongodb_uri`` and ``database`` it shares the tests'
+    database server and cookie secret."""
 
     def __init__(
         self,
@@ -79,15 +83,19 @@ class TaskhubProcess:
         mongodb_uri: str | None = None,
         database: str | None = None,
         env: dict[str, str] | None = None,
+        host: Host | None = None,
     ):
         self.port = port or free_port()
+        self.host = host
+        self.address = host.address if host else "127.0.0.1"
         self.mongodb_uri, self.database = mongodb_uri, database
         shared = []
         if mongodb_uri:
             shared = ["--mongodb-uri", mongodb_uri, "--cookie-secret", COOKIE_SECRET]
         if database:
             shared += ["--database", database]
-        self.args = ["--port", str(self.port), "--data-dir", str(data_dir), *shared, *args]
+        listen = ["--port", str(self.port), *(["--address", self.address] if host else [])]
+        self.args = [*listen, "--data-dir", str(data_dir), *shared, *args]
         self.env = {**os.environ, **CHEAP_HASHING_ENV, **(env or {})}
         self.log_path = data_dir.parent / f"taskhub-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -95,7 +103,7 @@ class TaskhubProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -104,17 +112,20 @@ class TaskhubProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/live"
+        return f"ws://{self.address}:{self.port}/api/live"
 
     def launch(self) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (open while the process runs)
+        argv = [sys.executable, "app.py", *self.args]
         self.process = subprocess.Popen(
-            [sys.executable, "app.py", *self.args],
+            self.host.command(argv) if self.host else argv,
             cwd=ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # dies with the test run however that ends (launched from the main thread)
+            preexec_fn=die_with_parent(),
         )
         RUNNING.append(self)
 

@@ -10,7 +10,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,10 +58,12 @@ def running_stack(
     processes: int = 2,
     tls: TLS | None = None,
     static_dir: Path | None = None,
+    upstreams: Sequence[str] = (),
     **overrides,
 ) -> Iterator[Stack]:
     """A started stack on free ports with a database of its own; stopped (and the
-    database dropped) on the way out."""
+    database dropped) on the way out. ``upstreams``: processes on other hosts that
+    nginx balances across too (Stack's)."""
     database = "test_stack_" + uuid.uuid4().hex[:10]
     config = make_config(
         port=free_port_block(processes + 1),
@@ -77,6 +79,7 @@ def running_stack(
         run_dir=tmp_path / "run",
         log_dir=tmp_path / "logs",
         tls=tls,
+        upstreams=upstreams,
         **kwargs,
     )
     stack.start()

@@ -46,3 +46,21 @@ async def me(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
     response = await client.get("/api/me", headers=auth)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def login_as_seen(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> tuple[httpx.Response, str]:
+    """A new user logs in sending ``headers``: the login's answer, and the client
+    address taskhub recorded for that login (``GET /api/me/logins``)."""
+    username = await register(client)
+    response = await client.post(
+        "/api/login", json={"username": username, "password": PASSWORD}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    client.cookies.clear()
+    auth = {"Authorization": f"Bearer {response.json()['token']}"}
+    logins = await client.get("/api/me/logins", headers=auth)
+    assert logins.status_code == 200, logins.text
+    (seen,) = logins.json()["logins"]
+    return response, seen["client"]
