@@ -23,7 +23,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from . import backup
+from .backup import export_lines, import_lines
 from .change_stream import Watch, ended_logins, task_changes
 from .changes import Changes
 from .clock import utcnow
@@ -179,11 +179,11 @@ class Store:
 
     def export_lines(self) -> AsyncIterator[str]:
         """The instance as JSON lines (store/backup.py)."""
-        return backup.export_lines(self.db)
+        return export_lines(self.db)
 
     async def import_lines(self, lines: Iterable[str]) -> dict[str, int]:
         """Fills this (empty) database from an export; how many documents of each kind."""
-        counts = await backup.import_lines(self.db, lines)
+        counts = await import_lines(self.db, lines)
         await self.create_indexes()
         return counts
 
