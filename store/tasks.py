@@ -448,6 +448,8 @@ class Tasks:
             joining: Members = members
             if target != doc["list"]:
                 joining = await self.lists.members_of(target, session)
+                if not joining and target == person.id:  # their default list, first used now
+                    joining = await self.lists.ensure_default(person, session)
                 require(joining, person, allowed, target=True)
                 updated["list"] = target
                 updated["owner"] = owner_of(joining)

@@ -474,3 +474,17 @@ async def test_every_member_hears_of_changes_and_a_removed_one_stops(apps):
             "member.removed",
             "task.updated",
         ]
+
+
+async def test_a_task_moves_into_a_default_list_not_made_yet(client):
+    owner, editor = await member(client), await member(client)
+    shared = await new_list(client, owner)
+    await share(client, owner, shared["id"], editor, "editor")
+    task = await create(client, editor.auth, list_id=shared["id"])
+    # the editor's default list is made on first use: this move is its first
+    moved = await client.patch(
+        f"/api/tasks/{task['id']}", json={"list_id": editor.id}, headers=editor.auth
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["task"]["list_id"] == editor.id
+    assert (await client.get(f"/api/tasks/{task['id']}", headers=owner.auth)).status_code == 404
