@@ -215,6 +215,20 @@ async def test_unknown_usernames_bad_roles_and_the_member_limit(client, apps):
         assert full.json()["error"]["code"] == "limit_reached"
 
 
+@pytest.mark.parametrize("listed_first", [False, True], ids=["new", "listed"])
+async def test_the_list_limit_counts_the_default_list_made_or_not(apps, listed_first):
+    async with httpx.AsyncClient(base_url=await apps.url(max_lists_per_user=2), timeout=15) as c:
+        alice = await member(c)
+        if listed_first:  # which makes the default list now
+            assert len((await c.get("/api/lists", headers=alice.auth)).json()["lists"]) == 1
+        await new_list(c, alice, "Work")
+        refused = await c.post("/api/lists", json={"name": "More"}, headers=alice.auth)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "limit_reached"
+        owned = (await c.get("/api/lists", headers=alice.auth)).json()["lists"]
+        assert [entry["name"] for entry in owned] == ["Inbox", "Work"]
+
+
 async def test_a_stranger_cannot_tell_a_list_from_a_missing_one(client):
     owner, stranger = await member(client), await member(client)
     shared = await new_list(client, owner)
