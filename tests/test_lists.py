@@ -490,6 +490,32 @@ async def test_every_member_hears_of_changes_and_a_removed_one_stops(apps):
         ]
 
 
+async def test_a_move_counts_against_the_task_limit_of_the_new_lists_owner(apps):
+    async with httpx.AsyncClient(base_url=await apps.url(max_tasks_per_user=1), timeout=15) as c:
+        owner, editor = await member(c), await member(c)
+        full = await new_list(c, owner, "Full")
+        await share(c, owner, full["id"], editor, "editor")
+        await create(c, owner.auth, list_id=full["id"])  # the owner holds all they may
+        mine = await create(c, editor.auth)
+        moved = await c.patch(
+            f"/api/tasks/{mine['id']}", json={"list_id": full["id"]}, headers=editor.auth
+        )
+        assert moved.status_code == 403, moved.text
+        assert moved.json()["error"]["code"] == "limit_reached"
+        assert (await c.get(f"/api/tasks/{mine['id']}", headers=editor.auth)).json()["task"][
+            "list_id"
+        ] == editor.id
+        # between lists of one owner the count does not change: no limit in the way
+        other = await new_list(c, owner, "Other")
+        (task,) = (await c.get(f"/api/tasks?list_id={full['id']}", headers=owner.auth)).json()[
+            "tasks"
+        ]
+        again = await c.patch(
+            f"/api/tasks/{task['id']}", json={"list_id": other["id"]}, headers=owner.auth
+        )
+        assert again.status_code == 200, again.text
+
+
 async def test_a_task_moves_into_a_default_list_not_made_yet(client):
     owner, editor = await member(client), await member(client)
     shared = await new_list(client, owner)
