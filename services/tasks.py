@@ -154,12 +154,7 @@ class Tasks:
                 fingerprint=fingerprint,
             )
         except TaskLimit as e:
-            whose = "you have" if e.own else "this list's owner has"
-            raise LimitReached(
-                f"{whose} {self.max_per_user} tasks, the most one account may hold "
-                "(max_tasks_per_user); delete some first",
-                limit="max_tasks_per_user",
-            ) from e
+            raise self.limit_reached(e) from e
         except REFUSED as e:
             raise refusal(e, missing="no such list") from e
 
@@ -174,12 +169,28 @@ class Tasks:
     ) -> Task:
         try:
             return await self.store.tasks.update(
-                author, task_id, changes, allowed=EDITORS, versions=versions, within=within
+                author,
+                task_id,
+                changes,
+                allowed=EDITORS,
+                versions=versions,
+                within=within,
+                max_per_owner=self.max_per_user,
             )
         except TaskNotFound as e:
             raise NotFound(NO_SUCH_TASK) from e
+        except TaskLimit as e:
+            raise self.limit_reached(e) from e
         except REFUSED as e:
             raise refusal(e, missing=NO_SUCH_TASK) from e
+
+    def limit_reached(self, error: TaskLimit) -> LimitReached:
+        whose = "you have" if error.own else "this list's owner has"
+        return LimitReached(
+            f"{whose} {self.max_per_user} tasks, the most one account may hold "
+            "(max_tasks_per_user); delete some first",
+            limit="max_tasks_per_user",
+        )
 
     async def delete(
         self,

@@ -249,7 +249,10 @@ class Lists:
         return [str(doc["_id"]) for doc in docs]
 
     async def count_owned(self, owner_id: str) -> int:
-        return await self.collection.count_documents(exact({"owner": owner_id}))
+        """How many lists the user owns, their default list counted whether it is made
+        yet or not (it is made on first use)."""
+        found = await self.collection.find(exact({"owner": owner_id}), {"_id": 1}).to_list()
+        return len(found) + (0 if any(str(doc["_id"]) == owner_id for doc in found) else 1)
 
     async def members_of(self, list_id: str, session: AsyncClientSession) -> Members:
         """The list's members by user id, read within ``session``'s transaction."""

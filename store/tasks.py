@@ -419,6 +419,7 @@ class Tasks:
         allowed: Collection[str],
         versions: Collection[int] | None = None,
         within: str | None = None,
+        max_per_owner: int | None = None,
     ) -> dict[str, Any]:
         """Sets the editable ``changes`` and moves the version on by one; a
         ``list_id`` among them moves the task, which needs an ``allowed`` role in both
@@ -426,7 +427,9 @@ class Tasks:
 
         TaskNotFound when there is no such task the person can see (in ``within``,
         when given); NoAccess when their role is not ``allowed``; with ``versions``,
-        StaleVersion unless the task is at one of them. Nothing is written then.
+        StaleVersion unless the task is at one of them; TaskLimit when it moves to a
+        list of another owner, who holds ``max_per_owner`` tasks already. Nothing is
+        written then.
         Members of both lists are told ``task.updated``; of the old one only,
         ``task.deleted``; of the new one only, ``task.created``.
         """
@@ -448,9 +451,18 @@ class Tasks:
             joining: Members = members
             if target != doc["list"]:
                 joining = await self.lists.members_of(target, session)
+                if not joining and target == person.id:  # their default list, first used now
+                    joining = await self.lists.ensure_default(person, session)
                 require(joining, person, allowed, target=True)
+                owner = owner_of(joining)
+                if max_per_owner is not None and owner != doc["owner"]:
+                    held = await self.collection.count_documents(
+                        exact({"owner": owner}), session=session
+                    )
+                    if held >= max_per_owner:
+                        raise TaskLimit(owner == person.id)
                 updated["list"] = target
-                updated["owner"] = owner_of(joining)
+                updated["owner"] = owner
             keyed(updated)
             await self._replace(doc, updated, session)
             task = _task(updated)

@@ -185,6 +185,20 @@ async def test_unknown_usernames_bad_roles_and_the_member_limit(client, apps):
         assert full.json()["error"]["code"] == "limit_reached"
 
 
+@pytest.mark.parametrize("listed_first", [False, True], ids=["new", "listed"])
+async def test_the_list_limit_counts_the_default_list_made_or_not(apps, listed_first):
+    async with httpx.AsyncClient(base_url=await apps.url(max_lists_per_user=2), timeout=15) as c:
+        alice = await member(c)
+        if listed_first:  # which makes the default list now
+            assert len((await c.get("/api/lists", headers=alice.auth)).json()["lists"]) == 1
+        await new_list(c, alice, "Work")
+        refused = await c.post("/api/lists", json={"name": "More"}, headers=alice.auth)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "limit_reached"
+        owned = (await c.get("/api/lists", headers=alice.auth)).json()["lists"]
+        assert [entry["name"] for entry in owned] == ["Inbox", "Work"]
+
+
 async def test_a_stranger_cannot_tell_a_list_from_a_missing_one(client):
     owner, stranger = await member(client), await member(client)
     shared = await new_list(client, owner)
@@ -461,3 +475,43 @@ async def test_a_removed_editors_todo_backend_url_stays_dead_when_they_come_back
     assert (await client.get(url)).status_code == 404
     again = (await client.get(f"/api/lists/{shared['id']}", headers=editor.auth)).json()["list"]
     assert again["todos_url"] != url and (await client.get(again["todos_url"])).status_code == 200
+
+
+async def test_a_move_counts_against_the_task_limit_of_the_new_lists_owner(apps):
+    async with httpx.AsyncClient(base_url=await apps.url(max_tasks_per_user=1), timeout=15) as c:
+        owner, editor = await member(c), await member(c)
+        full = await new_list(c, owner, "Full")
+        await share(c, owner, full["id"], editor, "editor")
+        await create(c, owner.auth, list_id=full["id"])  # the owner holds all they may
+        mine = await create(c, editor.auth)
+        moved = await c.patch(
+            f"/api/tasks/{mine['id']}", json={"list_id": full["id"]}, headers=editor.auth
+        )
+        assert moved.status_code == 403, moved.text
+        assert moved.json()["error"]["code"] == "limit_reached"
+        assert (await c.get(f"/api/tasks/{mine['id']}", headers=editor.auth)).json()["task"][
+            "list_id"
+        ] == editor.id
+        # between lists of one owner the count does not change: no limit in the way
+        other = await new_list(c, owner, "Other")
+        (task,) = (await c.get(f"/api/tasks?list_id={full['id']}", headers=owner.auth)).json()[
+            "tasks"
+        ]
+        again = await c.patch(
+            f"/api/tasks/{task['id']}", json={"list_id": other["id"]}, headers=owner.auth
+        )
+        assert again.status_code == 200, again.text
+
+
+async def test_a_task_moves_into_a_default_list_not_made_yet(client):
+    owner, editor = await member(client), await member(client)
+    shared = await new_list(client, owner)
+    await share(client, owner, shared["id"], editor, "editor")
+    task = await create(client, editor.auth, list_id=shared["id"])
+    # the editor's default list is made on first use: this move is its first
+    moved = await client.patch(
+        f"/api/tasks/{task['id']}", json={"list_id": editor.id}, headers=editor.auth
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["task"]["list_id"] == editor.id
+    assert (await client.get(f"/api/tasks/{task['id']}", headers=owner.auth)).status_code == 404
