@@ -6,8 +6,12 @@ own origin), ``Authorization: Bearer`` (mini-programs), or a single-use ``?ticke
 browser ``Origin`` that is neither ours nor configured gets 403. ``?since=<seq>``
 asks for the changes missed since the last one seen.
 
-Server to client: ``{"type": "task.created"|"task.updated"|"task.deleted", "task",
-"seq"}``; ``{"type": "ready", "seq"}`` once caught up; ``{"type": "resync", "seq"}``
+Server to client, each change with the user's ``seq``: ``task.created``,
+``task.updated``, ``task.deleted`` with the ``task``; ``list.created``,
+``list.updated``, ``list.deleted``, ``list.added`` (to a member just added),
+``list.removed`` (to a member just removed) with the ``list`` as that user sees it;
+``member.added``, ``member.updated``, ``member.removed`` with ``list_id`` and the
+``member``; then ``{"type": "ready", "seq"}`` once caught up; ``{"type": "resync", "seq"}``
 when the missed changes are gone and the list must be fetched again;
 ``{"type": "pong"}``; ``{"type": "error", "error": {...}}``.
 """

@@ -155,6 +155,10 @@ class Tasks:
             )
         except TaskLimit as e:
             raise self.limit_reached(e) from e
+        except NoAccess as e:
+            if e.role is None and list_id is not None:  # named, as a move names it
+                raise NotFound("no such list", field="list_id") from e
+            raise refusal(e, missing="no such list") from e
         except REFUSED as e:
             raise refusal(e, missing="no such list") from e
 
