@@ -451,7 +451,7 @@ class TaskItemHandler(TaskHandler):
 
 
 class OpenAPIHandler(APIHandler):
-    """The OpenAPI document of the native API; public, and readable from any origin."""
+    """The OpenAPI document of the JSON API; public, and readable from any origin."""
 
     uses_login = False
     cors_policy = "public"
