@@ -78,6 +78,13 @@ class ClassicLoginHandler(LoginHandler):
 
     password_names = ("pwd", "password")
 
+    def implemented_methods(self) -> list[str]:
+        # GET (and so HEAD) only where it is on: Allow must not offer what answers 405
+        methods = super().implemented_methods()
+        if not self.config.allow_get_login:
+            methods = [m for m in methods if m not in ("GET", "HEAD")]
+        return methods
+
     async def get(self) -> None:
         if not self.config.allow_get_login:
             raise APIError(

@@ -18,7 +18,9 @@ CODE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: nothing else is worth sendi
 
 
 def login_code(fields: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    if not required and not fields.get(name):
+    """The code in ``fields[name]``; an optional one may be absent, null or empty (none),
+    but is a string when given."""
+    if not required and fields.get(name) in (None, ""):
         return None
     return text(
         fields,

@@ -13,6 +13,7 @@ that number, newest first, with the usual JSON errors.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -51,9 +52,17 @@ def unquote(value: Any) -> Any:
     return value
 
 
+def integral(value: Any) -> Any:
+    """A JSON number without a fraction as the integer it is (JSON has one kind of
+    number: 5.0 is the integer 5); anything else as it came."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
 def acc_nbr(value: Any, name: str = "acc_nbr") -> str:
     """A phone-number-like account number, without spaces or dashes."""
-    value = unquote(value)
+    value = integral(unquote(value))
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str):
@@ -66,7 +75,7 @@ def acc_nbr(value: Any, name: str = "acc_nbr") -> str:
 def grade(fields: Mapping[str, Any], name: str) -> int:
     if name not in fields:
         raise InvalidInput(f"{name} 必填", field=name)
-    value = unquote(fields[name])
+    value = integral(unquote(fields[name]))
     if isinstance(value, str) and _GRADE.fullmatch(value.strip()):
         value = int(value.strip())
     if type(value) is not int or not 0 <= value <= MAX_GRADE:

@@ -51,7 +51,8 @@ QUERY_MAX = 200
 # RFC 3339: a date, or a date-time with seconds and an offset (ASCII digits only)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"  # RFC 3339's offsets: Python also takes +08:60
 )
 # years a due date may have: clear of the edges where a shift to UTC overflows
 YEARS = (1900, 9998)
@@ -450,7 +451,7 @@ class TaskItemHandler(TaskHandler):
 
 
 class OpenAPIHandler(APIHandler):
-    """The OpenAPI document of the native API; public, and readable from any origin."""
+    """The OpenAPI document of the JSON API; public, and readable from any origin."""
 
     uses_login = False
     cors_policy = "public"

@@ -364,6 +364,10 @@ async def test_classic_get_login_is_off_by_default(client):
     response = await client.get("/login", params={"username": username, "pwd": PASSWORD})
     assert response.status_code == 405
     assert "allow-get-login" in response.json()["error"]["message"]
+    # nor is it offered
+    assert response.headers["Allow"] == "POST"
+    assert "GET" not in (await client.options("/login")).headers["Allow"]
+    assert (await client.head("/login")).status_code == 405
 
 
 async def test_classic_get_login_when_allowed_never_logs_the_password(apps, caplog):

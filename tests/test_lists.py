@@ -260,6 +260,7 @@ async def test_due_priority_labels_and_completed_at(client):
     [
         {"due": "2026-13-01"},
         {"due": "2026-12-01T09:30:00"},  # no offset
+        {"due": "2026-12-01T09:30:00+08:60"},  # an offset's minutes end at 59
         {"due": "tomorrow"},
         {"due": "0001-01-01"},
         {"due": "２０２６-12-01"},

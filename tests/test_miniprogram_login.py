@@ -138,6 +138,18 @@ async def test_toutiao_login_without_anonymous_code(mp, code2session):
     response = await mp.post("/api/login/toutiao", data={"code": code2session.issue("toutiao")})
     assert response.status_code == 200, response.text
     assert code2session.requests[0]["anonymous_code"] == ""
+    for none in ("", None):
+        body = {"code": code2session.issue("toutiao"), "anonymous_code": none}
+        assert (await mp.post("/api/login/toutiao", json=body)).status_code == 200
+
+
+@pytest.mark.parametrize("anonymous_code", [0, False, [], {}, 5])
+async def test_an_anonymous_code_of_another_type_is_400(mp, code2session, anonymous_code):
+    body = {"code": code2session.issue("toutiao"), "anonymous_code": anonymous_code}
+    response = await mp.post("/api/login/toutiao", json=body)
+    refused(response, 400, "bad_request")
+    assert response.json()["error"]["field"] == "anonymous_code"
+    assert code2session.requests == []
 
 
 async def test_concurrent_first_logins_make_one_account(mp, code2session, store):

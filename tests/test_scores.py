@@ -137,6 +137,14 @@ async def test_comments_may_be_left_out(client, store):
     assert (doc["txt1"], doc["txt2"], doc["txt3"]) == ("", "", "")
 
 
+async def test_numbers_without_a_fraction_are_whole_numbers(client, store):
+    # JSON has one kind of number: 69.0 is the integer 69
+    body = form(acc_nbr=13800138000.0, grade1=69.0, grade2=0.0, grade3=100)
+    assert_string_answer(await client.post("/score", json=body), 200)
+    [doc] = await stored(store)
+    assert (doc["acc_nbr"], doc["grade1"], doc["grade2"]) == ("13800138000", 69, 0)
+
+
 @pytest.mark.parametrize(
     "overrides, field",
     [
