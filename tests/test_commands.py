@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import pytest
+from harness.commands import run_taskhub as taskhub
 from harness.processes import TaskhubProcess
-from harness.settings import ROOT
 from harness.users import PASSWORD
 
 pytestmark = pytest.mark.integration
-
-
-def taskhub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "import sys, commands; sys.exit(commands.main())", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_help_lists_the_subcommands():
