@@ -1,4 +1,4 @@
-"""``taskhub user add|unlock``: accounts, from the operator's shell."""
+"""``taskhub user add|unlock|admin``: accounts, from the operator's shell."""
 
 from __future__ import annotations
 
@@ -26,7 +26,15 @@ def add_commands(commands: Any) -> None:
     unlock = actions.add_parser("unlock", help="clear an account's failed logins (the lockout)")
     unlock.add_argument("name")
     unlock.set_defaults(run=unlock_user)
-    for action in (add, unlock):
+    admin = actions.add_parser(
+        "admin", help="make an account an admin (it may read every user's scores), or not"
+    )
+    admin.add_argument("name")
+    switch = admin.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="admin", action="store_const", const=True)
+    switch.add_argument("--off", dest="admin", action="store_const", const=False)
+    admin.set_defaults(run=admin_user)
+    for action in (add, unlock, admin):
         settings.add_settings(action)
 
 
@@ -39,6 +47,11 @@ def read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def refused(error: DomainError) -> int:
+    print(f"taskhub: {error.message}", file=sys.stderr)
+    return 1
+
+
 async def add_user(config: settings.Config, args: argparse.Namespace) -> int:
     password = read_password(args)
     if not 8 <= len(password) <= 1024:
@@ -49,8 +62,7 @@ async def add_user(config: settings.Config, args: argparse.Namespace) -> int:
         try:
             user = await accounts.register(args.name, password)
         except DomainError as e:
-            print(f"taskhub: {e.message}", file=sys.stderr)
-            return 1
+            return refused(e)
     print(f"created {user.username} ({user.id})")
     return 0
 
@@ -59,4 +71,14 @@ async def unlock_user(config: settings.Config, args: argparse.Namespace) -> int:
     async with command_store(config) as store:
         cleared = await services.build(config, store).accounts.unlock(args.name)
     print(f"unlocked {args.name}: {cleared} failed logins forgotten")
+    return 0
+
+
+async def admin_user(config: settings.Config, args: argparse.Namespace) -> int:
+    async with command_store(config) as store:
+        try:
+            user = await services.build(config, store).accounts.set_admin(args.name, args.admin)
+        except DomainError as e:
+            return refused(e)
+    print(f"{user.username} is {'now' if user.admin else 'no longer'} an admin")
     return 0

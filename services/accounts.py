@@ -163,6 +163,15 @@ class Accounts:
         """Clears the account's failed logins (an operator's command); how many."""
         return await self.store.login_failures.clear(username_key(username))
 
+    async def set_admin(self, username: str, admin: bool) -> User:
+        """Makes the account an admin or not (an operator's command); NotFound when
+        there is none by that name. It takes effect at the account's next request:
+        a login carries no admin flag, the account is read each time."""
+        user = await self.store.users.set_admin(username, admin)
+        if user is None:
+            raise NotFound(f"no account named {username!r}")
+        return user
+
     # --- logins ---
 
     async def log_in(
