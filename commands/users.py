@@ -1,4 +1,4 @@
-"""``taskhub user add|unlock|admin``: accounts, from the operator's shell."""
+"""``taskhub user add|unlock|admin|passwd``: accounts, from the operator's shell."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from services.errors import DomainError
 
 from .database import command_store
 
+# what POST /api/users and /api/me/password take
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+
 
 def add_commands(commands: Any) -> None:
     user = commands.add_parser("user", help="manage accounts")
     actions = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="create an account (whatever --registration says)")
     add.add_argument("name")
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
+    add_password_stdin(add)
     add.set_defaults(run=add_user)
     unlock = actions.add_parser("unlock", help="clear an account's failed logins (the lockout)")
     unlock.add_argument("name")
@@ -34,8 +35,18 @@ def add_commands(commands: Any) -> None:
     switch.add_argument("--on", dest="admin", action="store_const", const=True)
     switch.add_argument("--off", dest="admin", action="store_const", const=False)
     admin.set_defaults(run=admin_user)
-    for action in (add, unlock, admin):
+    passwd = actions.add_parser("passwd", help="set an account's password; every login of it ends")
+    passwd.add_argument("name")
+    add_password_stdin(passwd)
+    passwd.set_defaults(run=set_password)
+    for action in (add, unlock, admin, passwd):
         settings.add_settings(action)
+
+
+def add_password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
 
 
 def read_password(args: argparse.Namespace) -> str:
@@ -47,16 +58,26 @@ def read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def read_new_password(args: argparse.Namespace) -> str:
+    """The password to set, prompted for or from standard input; exits with status 2
+    when it is too short or too long."""
+    password = read_password(args)
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        print(
+            f"taskhub: a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return password
+
+
 def refused(error: DomainError) -> int:
     print(f"taskhub: {error.message}", file=sys.stderr)
     return 1
 
 
 async def add_user(config: settings.Config, args: argparse.Namespace) -> int:
-    password = read_password(args)
-    if not 8 <= len(password) <= 1024:
-        print("taskhub: a password has 8 to 1024 characters", file=sys.stderr)
-        return 2
+    password = read_new_password(args)
     async with command_store(config) as store:
         accounts = services.build(config.replace(registration="open"), store).accounts
         try:
@@ -81,4 +102,15 @@ async def admin_user(config: settings.Config, args: argparse.Namespace) -> int:
         except DomainError as e:
             return refused(e)
     print(f"{user.username} is {'now' if user.admin else 'no longer'} an admin")
+    return 0
+
+
+async def set_password(config: settings.Config, args: argparse.Namespace) -> int:
+    password = read_new_password(args)
+    async with command_store(config) as store:
+        try:
+            ended = await services.build(config, store).accounts.set_password(args.name, password)
+        except DomainError as e:
+            return refused(e)
+    print(f"password of {args.name} changed; {ended} logins ended")
     return 0

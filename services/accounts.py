@@ -172,6 +172,21 @@ class Accounts:
             raise NotFound(f"no account named {username!r}")
         return user
 
+    async def set_password(self, username: str, new: str) -> int:
+        """Gives the account the password ``new`` without the current one (an
+        operator's command) and ends every login of it: whoever was logged in logs
+        in again. How many logins ended. NotFound for an unknown name; InvalidInput
+        for a mini-program account, which logs in by its platform's code and has no
+        password to replace."""
+        user = await self.store.users.by_username(username)
+        if user is None:
+            raise NotFound(f"no account named {username!r}")
+        if user.password_hash is None:
+            raise InvalidInput(
+                f"{user.username} logs in by mini-program code and has no password to change"
+            )
+        return await self._replace_password(user, new, keep=None)
+
     # --- logins ---
 
     async def log_in(
@@ -198,10 +213,17 @@ class Accounts:
         checked = await self.check_password(user.username, current, address)
         if checked.id != user.id:  # the name moved to another account meanwhile
             raise NotAuthenticated("wrong username or password")
+        await self._replace_password(user, new, keep=login.digest)
+
+    async def _replace_password(self, user: User, new: str, *, keep: str | None) -> int:
+        """Stores ``new`` as the account's password and ends every login of it but
+        ``keep`` (all when None); forgets the HTTP Basic successes remembered, so the
+        old password stops working at once. How many logins ended."""
         await self.store.users.set_password_hash(user.id, await self.passwords.hash(new))
-        await self.store.tokens.revoke_all_but(user.id, login.digest)
+        ended = await self.store.tokens.revoke_all_but(user.id, keep)
         # this process's memory; another process's forgets within BASIC_CACHE_SECONDS
         self.basic_logins.clear()
+        return ended
 
     async def logins(self, login: Login) -> list[LoginDetails]:
         """The live logins of ``login``'s account, newest first."""

@@ -1,8 +1,12 @@
-"""``taskhub user admin`` on the test's database, checked over real HTTP."""
+"""``taskhub user admin|passwd`` on the test's database, checked over real HTTP."""
 
 from __future__ import annotations
 
-from harness.users import login, register
+import httpx
+from harness.live import connect
+from harness.users import PASSWORD, login, register
+
+NEW_PASSWORD = "an operator's horse"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -11,6 +15,12 @@ def bearer(token: str) -> dict[str, str]:
 
 async def me(client, token: str):
     return await client.get("/api/me", headers=bearer(token))
+
+
+async def can_log_in(client, username: str, password: str) -> int:
+    response = await client.post("/api/login", json={"username": username, "password": password})
+    client.cookies.clear()
+    return response.status_code
 
 
 # --- user admin ---
@@ -46,3 +56,57 @@ async def test_admin_needs_exactly_one_of_on_and_off(client, operator):
     username = await register(client)
     assert (await operator.run("user", "admin", username)).status == 2
     assert (await operator.run("user", "admin", username, "--on", "--off")).status == 2
+
+
+# --- user passwd ---
+
+
+async def test_passwd_sets_the_password_and_ends_every_login(client, operator):
+    username = await register(client)
+    first, second = await login(client, username), await login(client, username)
+    client.cookies.clear()
+
+    ran = await operator.run("user", "passwd", username, "--password-stdin", stdin=NEW_PASSWORD)
+    assert ran.status == 0, ran.stderr
+    assert ran.stdout.strip() == f"password of {username} changed; 2 logins ended"
+    assert (await me(client, first)).status_code == 401
+    assert (await me(client, second)).status_code == 401
+    assert await can_log_in(client, username, PASSWORD) == 401
+    assert await can_log_in(client, username, NEW_PASSWORD) == 200
+
+
+async def test_passwd_closes_the_accounts_live_sockets_with_4401(apps, operator):
+    live = await apps.start()
+    async with httpx.AsyncClient(base_url=live.url) as client:
+        username = await register(client)
+        socket = await connect(live.ws_url, token=await login(client, username))
+        await socket.ready()
+    ran = await operator.run("user", "passwd", username, "--password-stdin", stdin=NEW_PASSWORD)
+    assert ran.status == 0, ran.stderr
+    assert await socket.closed() == 4401
+
+
+async def test_passwd_refuses_a_short_password_and_changes_nothing(client, operator):
+    username = await register(client)
+    token = await login(client, username)
+    ran = await operator.run("user", "passwd", username, "--password-stdin", stdin="short\n")
+    assert ran.status == 2
+    assert "8 to 1024 characters" in ran.stderr
+    assert (await me(client, token)).status_code == 200
+    assert await can_log_in(client, username, PASSWORD) == 200
+
+
+async def test_passwd_of_an_unknown_account_fails(operator):
+    ran = await operator.run("user", "passwd", "nobody", "--password-stdin", stdin=NEW_PASSWORD)
+    assert ran.status == 1
+    assert "no account named 'nobody'" in ran.stderr
+
+
+async def test_passwd_leaves_a_mini_program_account_without_a_password(operator, store):
+    user = await store.users.for_miniprogram("wechat", "oWx_passwd_test_0000000000")
+    ran = await operator.run(
+        "user", "passwd", user.username, "--password-stdin", stdin=NEW_PASSWORD
+    )
+    assert ran.status == 1
+    assert "mini-program" in ran.stderr
+    assert (await store.users.by_id(user.id)).password_hash is None
