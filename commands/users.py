@@ -1,4 +1,4 @@
-"""``taskhub user add|unlock|admin|passwd``: accounts, from the operator's shell."""
+"""``taskhub user add|unlock|admin|passwd|list``: accounts, from the operator's shell."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 
 import config as settings
 import services
+from services.encoding import dumps
 from services.errors import DomainError
 
 from .database import command_store
+from .table import table
 
 # what POST /api/users and /api/me/password take
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
@@ -39,7 +41,12 @@ def add_commands(commands: Any) -> None:
     passwd.add_argument("name")
     add_password_stdin(passwd)
     passwd.set_defaults(run=set_password)
-    for action in (add, unlock, admin, passwd):
+    listing = actions.add_parser("list", help="every account, oldest first")
+    listing.add_argument(
+        "--json", action="store_true", help="one JSON object per line instead of a table"
+    )
+    listing.set_defaults(run=list_users)
+    for action in (add, unlock, admin, passwd, listing):
         settings.add_settings(action)
 
 
@@ -114,3 +121,47 @@ async def set_password(config: settings.Config, args: argparse.Namespace) -> int
             return refused(e)
     print(f"password of {args.name} changed; {ended} logins ended")
     return 0
+
+
+async def list_users(config: settings.Config, args: argparse.Namespace) -> int:
+    async with command_store(config) as store:
+        statuses = await services.build(config, store).accounts.statuses()
+    if args.json:
+        for status in statuses:
+            user = status.user
+            print(
+                dumps(
+                    {
+                        "username": user.username,
+                        "id": user.id,
+                        "created_at": user.created_at,
+                        "admin": user.admin,
+                        "locked": status.locked,
+                        "locked_addresses": status.locked_addresses,
+                        "kind": status.kind,
+                    }
+                )
+            )
+        return 0
+    rows = [
+        [
+            s.user.username,
+            s.user.id,
+            f"{s.user.created_at:%Y-%m-%dT%H:%MZ}",
+            "yes" if s.user.admin else "no",
+            locked_cell(s.locked, s.locked_addresses),
+            s.kind,
+        ]
+        for s in statuses
+    ]
+    print(table(["USERNAME", "ID", "CREATED", "ADMIN", "LOCKED", "KIND"], rows))
+    return 0
+
+
+def locked_cell(locked: bool, addresses: int) -> str:
+    """``yes`` (for everyone), ``N addresses`` (only those are locked out) or ``no``."""
+    if locked:
+        return "yes"
+    if addresses:
+        return f"{addresses} address{'es' if addresses > 1 else ''}"
+    return "no"

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from store import Conflict as StoreConflict
@@ -28,7 +30,7 @@ from .errors import (
 from .passwords import Passwords
 from .rate_limit import ExpiringCache, RateLimit
 
-__all__ = ["Accounts", "Login", "LoginDetails", "User", "seconds_until"]
+__all__ = ["AccountStatus", "Accounts", "Login", "LoginDetails", "User", "seconds_until"]
 
 # Failed logins within the store's window (15 minutes): from one client address, the
 # address is locked out of that account; from everywhere together, the account is
@@ -48,6 +50,21 @@ USER_AGENT_MAX = 256
 def seconds_until(moment: datetime) -> int:
     """Whole seconds from now until ``moment``, at least 1: a ``Retry-After``."""
     return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """An account as the operator's listing shows it."""
+
+    user: User
+    locked: bool  # for everyone: MAX_FAILURES_PER_ACCOUNT failures within the window
+    locked_addresses: int  # client addresses locked out of it (MAX_FAILURES_PER_ADDRESS)
+
+    @property
+    def kind(self) -> str:
+        """How the account logs in: ``password``, or ``mini-program`` (by a platform's
+        login code; such accounts have no password)."""
+        return "password" if self.user.password_hash is not None else "mini-program"
 
 
 class Accounts:
@@ -186,6 +203,24 @@ class Accounts:
                 f"{user.username} logs in by mini-program code and has no password to change"
             )
         return await self._replace_password(user, new, keep=None)
+
+    async def statuses(self) -> list[AccountStatus]:
+        """Every account, oldest first, and whether failed logins lock it."""
+        failures = await self.store.login_failures.recent_by_account()
+        statuses = []
+        for user in await self.store.users.all():
+            addresses = failures.get(username_key(user.username), [])
+            per_address = Counter(a for a in addresses if a is not None)
+            statuses.append(
+                AccountStatus(
+                    user=user,
+                    locked=len(addresses) >= MAX_FAILURES_PER_ACCOUNT,
+                    locked_addresses=sum(
+                        1 for n in per_address.values() if n >= MAX_FAILURES_PER_ADDRESS
+                    ),
+                )
+            )
+        return statuses
 
     # --- logins ---
 

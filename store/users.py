@@ -151,3 +151,8 @@ class Users:
             return_document=ReturnDocument.AFTER,
         )
         return _user(doc) if doc else None
+
+    async def all(self) -> list[User]:
+        """Every account, oldest first (an operator's listing, not a request's)."""
+        cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [_user(doc) async for doc in cursor]

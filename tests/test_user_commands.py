@@ -1,10 +1,15 @@
-"""``taskhub user admin|passwd`` on the test's database, checked over real HTTP."""
+"""``taskhub user admin|passwd|list`` on the test's database, checked over real HTTP."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 from harness.live import connect
 from harness.users import PASSWORD, login, register
+
+from services.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
+from store.users import username_key
 
 NEW_PASSWORD = "an operator's horse"
 
@@ -110,3 +115,77 @@ async def test_passwd_leaves_a_mini_program_account_without_a_password(operator,
     assert ran.status == 1
     assert "mini-program" in ran.stderr
     assert (await store.users.by_id(user.id)).password_hash is None
+
+
+# --- user list ---
+
+
+async def accounts_to_list(client, operator, store) -> dict[str, str]:
+    """Four accounts in order: an admin, one that two addresses are locked out of,
+    one locked for everyone, and a mini-program account. Their names by role."""
+    admin, guessed, locked = [await register(client) for _ in range(3)]
+    assert (await operator.run("user", "admin", admin, "--on")).status == 0
+    failures = store.login_failures
+    for address in ("203.0.113.1", "203.0.113.2"):
+        for _ in range(MAX_FAILURES_PER_ADDRESS):
+            await failures.record(username_key(guessed), address=address)
+    await failures.record(username_key(guessed), address="203.0.113.3")  # one is no lockout
+    for i in range(MAX_FAILURES_PER_ACCOUNT):
+        await failures.record(username_key(locked), address=f"198.51.100.{i}")
+    mini = await store.users.for_miniprogram("toutiao", "tt_list_test_openid_0000")
+    return {"admin": admin, "guessed": guessed, "locked": locked, "mini": mini.username}
+
+
+async def test_list_is_a_table_of_every_account_oldest_first(client, operator, store):
+    names = await accounts_to_list(client, operator, store)
+    ran = await operator.run("user", "list")
+    assert ran.status == 0, ran.stderr
+    header, *lines = ran.stdout.rstrip("\n").split("\n")
+    assert header.split("  ")[0] == "USERNAME"
+    assert header.split() == ["USERNAME", "ID", "CREATED", "ADMIN", "LOCKED", "KIND"]
+    rows = [line.split() for line in lines]
+    ids = {doc["username"]: str(doc["_id"]) async for doc in store.db.users.find({})}
+    # username, id, created, admin, locked..., kind
+    expected = [
+        (names["admin"], "yes", ["no"], "password"),
+        (names["guessed"], "no", ["2", "addresses"], "password"),
+        (names["locked"], "no", ["yes"], "password"),
+        (names["mini"], "no", ["no"], "mini-program"),
+    ]
+    assert len(rows) == len(expected)
+    for row, (name, admin, locked, kind) in zip(rows, expected, strict=True):
+        assert row[0] == name and row[1] == ids[name]
+        assert row[3] == admin and row[4:-1] == locked and row[-1] == kind
+    # the columns line up under the header
+    for line, row in zip(lines, rows, strict=True):
+        assert line.index(ids[row[0]]) == header.index("ID")
+
+
+async def test_list_as_json_lines(client, operator, store):
+    names = await accounts_to_list(client, operator, store)
+    ran = await operator.run("user", "list", "--json")
+    assert ran.status == 0, ran.stderr
+    listed = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [entry["username"] for entry in listed] == list(names.values())
+    by_role = dict(zip(names, listed, strict=True))
+    assert set(by_role["admin"]) == {
+        "username",
+        "id",
+        "created_at",
+        "admin",
+        "locked",
+        "locked_addresses",
+        "kind",
+    }
+    assert by_role["admin"]["admin"] is True and by_role["guessed"]["admin"] is False
+    assert by_role["guessed"]["locked"] is False and by_role["guessed"]["locked_addresses"] == 2
+    assert by_role["locked"]["locked"] is True
+    assert by_role["mini"]["kind"] == "mini-program" and by_role["admin"]["kind"] == "password"
+    assert by_role["admin"]["created_at"].endswith("Z")
+
+
+async def test_list_of_no_accounts_is_the_header_alone(operator):
+    ran = await operator.run("user", "list")
+    assert ran.status == 0, ran.stderr
+    assert ran.stdout.split() == ["USERNAME", "ID", "CREATED", "ADMIN", "LOCKED", "KIND"]
+    assert (await operator.run("user", "list", "--json")).stdout == ""
