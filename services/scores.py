@@ -4,7 +4,7 @@ reading the results)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,9 @@ __all__ = ["GRADE_FIELDS", "TEXT_FIELDS", "Scores", "Summary"]
 
 # submissions per client address within the store's window (a minute)
 FLOOD_LIMIT = 20
+
+# submissions an export reads from the database at a time
+EXPORT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,12 @@ class Scores:
             total=Tally.of(count, sums),
             days=[(day.day, Tally.of(day.count, day.sums)) for day in days],
         )
+
+    async def export(
+        self, reader: User, acc_nbr: str | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every submission (for ``acc_nbr`` when given), oldest first, in batches to
+        write out one by one; Forbidden unless ``reader`` is an admin (checked here,
+        before the first batch is asked for)."""
+        require_admin(reader)
+        return self.store.scores.batches(acc_nbr, EXPORT_BATCH)

@@ -7,7 +7,7 @@ every reference to a user), and only that user can read them back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +54,11 @@ class Scores:
         await self.collection.create_index(
             [("user_id", ASCENDING), ("acc_nbr", ASCENDING), ("created_at", DESCENDING)]
         )
-        # serves a number's totals. No "_id" in these keys: with one, the embedded
-        # server fails every insert ("JSON path error near '_id'").
+        # serve a number's totals and exports, and the export of everything, in the
+        # order exported, without sorting in memory. No "_id" in these keys: with one,
+        # the embedded server fails every insert ("JSON path error near '_id'").
         await self.collection.create_index([("acc_nbr", ASCENDING), ("created_at", ASCENDING)])
+        await self.collection.create_index([("created_at", ASCENDING)])
 
     async def add(
         self,
@@ -112,3 +114,20 @@ class Scores:
             )
             async for doc in cursor
         ]
+
+    async def batches(self, acc_nbr: str | None, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every submission (for ``acc_nbr`` when given), oldest first, ``size`` at a
+        time, read from one cursor as the caller asks for more."""
+        match = exact({"acc_nbr": acc_nbr}) if acc_nbr is not None else {}
+        cursor = self.collection.find(match).sort("created_at", ASCENDING).batch_size(size)
+        try:
+            batch = []
+            async for doc in cursor:
+                batch.append(score(doc))
+                if len(batch) == size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        finally:
+            await cursor.close()  # at once, also when the caller stops early

@@ -1,17 +1,23 @@
-"""The scoring form's results for its owner: GET /api/scores/summary, admin
-accounts only, over real HTTP on the real database."""
+"""The scoring form's results for its owner: GET /api/scores/summary and
+/api/scores/export.csv, admin accounts only, over real HTTP on the real database."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from harness.users import register_and_login
 
+from handlers.score_results import EXPORT_COLUMNS
+from services.scores import EXPORT_BATCH
+
 NUMBER = "13800138000"
 OTHER = "13900139000"
 SUMMARY = "/api/scores/summary"
+EXPORT = "/api/scores/export.csv"
 
 
 def at(text: str) -> datetime:
@@ -115,11 +121,110 @@ async def test_summary_of_a_number_without_scores(client, operator):
     }
 
 
+# --- the export ---
+
+
+def parsed(response) -> list[list[str]]:
+    """The CSV answer as rows, its byte-order mark checked and dropped."""
+    assert response.content.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+
+
+async def test_export_is_every_submission_as_csv_oldest_first(client, operator, store):
+    auth = await admin(client, operator)
+    me = (await client.get("/api/me", headers=auth)).json()["user"]
+    tricky = ('说"好", 很好', "two\nlines", "")
+    await store.db.scores.insert_many(
+        [
+            score_doc(OTHER, (1, 2, 3), at("2026-11-22T10:00:00"), user_id=me["id"]),
+            score_doc(NUMBER, (10, 20, 30), at("2026-11-21T10:00:00"), texts=tricky),
+        ]
+    )
+    response = await client.get(EXPORT, headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="scores.csv"'
+    header, first, second = parsed(response)
+    assert tuple(header) == EXPORT_COLUMNS
+    rows = [dict(zip(header, row, strict=True)) for row in (first, second)]
+    ids = [str(doc["_id"]) async for doc in store.db.scores.find({}).sort("created_at", 1)]
+    assert rows[0] == {
+        "id": ids[0],
+        "created_at": "2026-11-21T10:00:00.000Z",
+        "acc_nbr": NUMBER,
+        "grade1": "10",
+        "grade2": "20",
+        "grade3": "30",
+        "txt1": '说"好", 很好',
+        "txt2": "two\nlines",
+        "txt3": "",
+        "user_id": "",  # anonymous
+    }
+    assert rows[1]["id"] == ids[1] and rows[1]["user_id"] == me["id"]
+    assert (rows[1]["acc_nbr"], rows[1]["grade3"]) == (OTHER, "3")
+
+
+async def test_export_of_one_number(client, operator, store):
+    await two_days_of_scores(store)
+    auth = await admin(client, operator)
+    response = await client.get(EXPORT, params={"acc_nbr": OTHER}, headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Disposition"] == f'attachment; filename="scores-{OTHER}.csv"'
+    _, *rows = parsed(response)
+    assert [(row[2], row[3]) for row in rows] == [(OTHER, "100"), (OTHER, "0")]
+
+
+async def test_cells_that_would_run_as_formulas_are_text(client, operator, store):
+    auth = await admin(client, operator)
+    texts = ('=HYPERLINK("http://x")', "+1+2", "-3")
+    await store.db.scores.insert_many(
+        [
+            score_doc("+8613800138000", (1, 2, 3), at("2026-11-21T10:00:00"), texts=texts),
+            score_doc(NUMBER, (1, 2, 3), at("2026-11-21T11:00:00"), texts=("@cmd", "a=b", "")),
+        ]
+    )
+    _, first, second = parsed(await client.get(EXPORT, headers=auth))
+    cells = dict(zip(EXPORT_COLUMNS, first, strict=True))
+    assert cells["acc_nbr"] == "'+8613800138000"
+    assert (cells["txt1"], cells["txt2"], cells["txt3"]) == (
+        '\'=HYPERLINK("http://x")',
+        "'+1+2",
+        "'-3",
+    )
+    assert cells["created_at"] == "2026-11-21T10:00:00.000Z"
+    cells = dict(zip(EXPORT_COLUMNS, second, strict=True))
+    assert (cells["txt1"], cells["txt2"], cells["txt3"]) == ("'@cmd", "a=b", "")
+
+
+async def test_a_large_export_is_streamed_in_chunks(client, operator, store):
+    count = 2 * EXPORT_BATCH + 1
+    start = at("2026-11-21T00:00:00")
+    await store.db.scores.insert_many(
+        [score_doc(NUMBER, (i % 101, 0, 0), start + timedelta(seconds=i)) for i in range(count)]
+    )
+    auth = await admin(client, operator)
+    async with client.stream("GET", EXPORT, headers=auth) as response:
+        assert response.status_code == 200
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert "Content-Length" not in response.headers
+        await response.aread()
+    _, *rows = parsed(response)
+    assert len(rows) == count
+    assert [row[3] for row in rows] == [str(i % 101) for i in range(count)]  # oldest first
+
+
+async def test_an_empty_export_is_the_header_row(client, operator):
+    auth = await admin(client, operator)
+    response = await client.get(EXPORT, headers=auth)
+    assert response.status_code == 200
+    assert parsed(response) == [list(EXPORT_COLUMNS)]
+
+
 # --- who may, and what they may send ---
 
 
-async def test_only_admin_accounts_may_read_results(client, operator):
-    path = SUMMARY
+@pytest.mark.parametrize("path", [SUMMARY, EXPORT])
+async def test_only_admin_accounts_may_read_results(client, operator, path):
     params = {"acc_nbr": NUMBER}
     response = await client.get(path, params=params)
     assert response.status_code == 401
@@ -135,11 +240,10 @@ async def test_only_admin_accounts_may_read_results(client, operator):
 
 async def test_an_admin_turned_off_is_refused_at_once(client, operator):
     auth = await admin(client, operator)
-    params = {"acc_nbr": NUMBER}
-    assert (await client.get(SUMMARY, params=params, headers=auth)).status_code == 200
+    assert (await client.get(EXPORT, headers=auth)).status_code == 200
     me = (await client.get("/api/me", headers=auth)).json()["user"]
     assert (await operator.run("user", "admin", me["username"], "--off")).status == 0
-    assert (await client.get(SUMMARY, params=params, headers=auth)).status_code == 403
+    assert (await client.get(EXPORT, headers=auth)).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -155,6 +259,10 @@ async def test_an_admin_turned_off_is_refused_at_once(client, operator):
         (SUMMARY, "acc_nbr=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95", "acc_nbr"),
         (SUMMARY, f"acc_nbr={NUMBER}&acc_nbr={OTHER}", "acc_nbr"),
         (SUMMARY, f"acc_nbr={NUMBER}&day=2026-11-21", "day"),
+        (EXPORT, "acc_nbr=abc", "acc_nbr"),
+        (EXPORT, "acc_nbr=", "acc_nbr"),
+        (EXPORT, "format=xlsx", "format"),
+        (EXPORT, f"acc_nbr={NUMBER}&acc_nbr={NUMBER}", "acc_nbr"),
     ],
 )
 async def test_bad_queries_are_400_naming_the_argument(client, operator, path, query, field):
