@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.commands import run_taskhub
 from harness.processes import TaskhubProcess
 from harness.settings import ROOT
 from harness.users import PASSWORD
@@ -28,6 +29,8 @@ OPERATIONS = {
     ("PATCH", "/api/tasks/{id}"),
     ("DELETE", "/api/tasks/{id}"),
     ("GET", "/api/changes"),
+    ("GET", "/api/scores/summary"),
+    ("GET", "/api/scores/export.csv"),
 }
 # examples per operation and phase: enough to reach every rule, few enough to
 # finish in well under a minute
@@ -86,13 +89,14 @@ def test_the_documented_title_rule_is_the_servers(title):
 
 @pytest.fixture
 def live_server(mongodb_uri, tmp_path):
-    """taskhub as a real process, and a logged-in user's token."""
+    """taskhub as a real process, and the token of a logged-in admin account."""
+    database = "test_openapi_" + uuid.uuid4().hex[:8]
     process = TaskhubProcess(
         "--log-level",
         "warning",
         data_dir=tmp_path / "var",
         mongodb_uri=mongodb_uri,
-        database="test_openapi_" + uuid.uuid4().hex[:8],
+        database=database,
     ).start()
     try:
         with httpx.Client(base_url=process.url) as c:
@@ -110,6 +114,16 @@ def live_server(mongodb_uri, tmp_path):
                     c.post("/api/tasks", json={"title": f"seed {i}"}, headers=headers).status_code
                     == 201
                 )
+            c.cookies.clear()  # anonymous submissions: no login cookie, no XSRF token
+            for number in ("13800138000", "+8613900139000"):  # scores to sum up and export
+                form = {"acc_nbr": number, "grade1": "5", "grade2": "80", "grade3": "100"}
+                assert c.post("/score", data={**form, "txt1": "=1+1"}).status_code == 200
+        # the results need an admin account
+        made_admin = run_taskhub(
+            *("user", "admin", username, "--on", "--mongodb-uri", mongodb_uri),
+            *("--database", database, "--data-dir", str(tmp_path / "operator")),
+        )
+        assert made_admin.returncode == 0, made_admin.stderr
         yield process, token
     finally:
         process.kill()
