@@ -115,6 +115,8 @@ class ExportHandler(APIHandler):
             # HTTP1Connection.close(), seen through server/drain.py's wrapper; the
             # handler's finish() then writes nothing more
             cast(Any, self.request.connection).close()
+        finally:
+            await batches.aclose()  # its cursor closes now, however the loop ended
 
 
 routes: list[Route] = [

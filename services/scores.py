@@ -4,7 +4,7 @@ reading the results)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,7 @@ class Scores:
 
     async def export(
         self, reader: User, acc_nbr: str | None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """Every submission (for ``acc_nbr`` when given), oldest first, in batches to
         write out one by one; Forbidden unless ``reader`` is an admin (checked here,
         before the first batch is asked for)."""

@@ -7,7 +7,7 @@ every reference to a user), and only that user can read them back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +115,12 @@ class Scores:
             async for doc in cursor
         ]
 
-    async def batches(self, acc_nbr: str | None, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def batches(
+        self, acc_nbr: str | None, size: int
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """Every submission (for ``acc_nbr`` when given), oldest first, ``size`` at a
-        time, read from one cursor as the caller asks for more."""
+        time, read from one cursor as the caller asks for more; ``aclose()`` it when
+        done early."""
         match = exact({"acc_nbr": acc_nbr}) if acc_nbr is not None else {}
         cursor = self.collection.find(match).sort("created_at", ASCENDING).batch_size(size)
         try:
@@ -130,4 +133,4 @@ class Scores:
             if batch:
                 yield batch
         finally:
-            await cursor.close()  # at once, also when the caller stops early
+            await cursor.close()  # also when the caller stops early
