@@ -491,7 +491,12 @@ class APIHandler(BaseHandler):
 
 
 def user_json(user: Any) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "created_at": user.created_at}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "created_at": user.created_at,
+        "admin": user.admin,
+    }
 
 
 class NotFoundHandler(APIHandler):

@@ -72,6 +72,20 @@ def acc_nbr(value: Any, name: str = "acc_nbr") -> str:
     raise InvalidInput(f"{name} 须为电话号码（5 到 20 位数字）", field=name)
 
 
+def stored_acc_nbr(query: Mapping[str, str]) -> str | None:
+    """``acc_nbr`` of a query over stored submissions, as they hold it (and as the
+    results give it back): 5 to 20 ASCII digits, perhaps after a ``+``. None when
+    absent."""
+    if "acc_nbr" not in query:
+        return None
+    if not _ACC_NBR.fullmatch(query["acc_nbr"]):
+        raise InvalidInput(
+            "acc_nbr must be 5 to 20 digits, perhaps after a + (written %2B in a URL)",
+            field="acc_nbr",
+        )
+    return query["acc_nbr"]
+
+
 def grade(fields: Mapping[str, Any], name: str) -> int:
     if name not in fields:
         raise InvalidInput(f"{name} 必填", field=name)

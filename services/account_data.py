@@ -93,5 +93,5 @@ class AccountData:
         await self.store.changes.forget(user.id)
         await self.store.users.delete(user.id)
         # last: their ends reach every process's live sockets (store/change_stream.py)
-        await self.store.tokens.revoke_all(user.id)
+        await self.store.tokens.revoke_all_but(user.id, None)
         self.accounts.basic_logins.clear()

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from store import Conflict as StoreConflict
@@ -28,7 +30,7 @@ from .errors import (
 from .passwords import Passwords
 from .rate_limit import ExpiringCache, RateLimit
 
-__all__ = ["Accounts", "Login", "LoginDetails", "User", "seconds_until"]
+__all__ = ["AccountStatus", "Accounts", "Login", "LoginDetails", "User", "seconds_until"]
 
 # Failed logins within the store's window (15 minutes): from one client address, the
 # address is locked out of that account; from everywhere together, the account is
@@ -48,6 +50,21 @@ USER_AGENT_MAX = 256
 def seconds_until(moment: datetime) -> int:
     """Whole seconds from now until ``moment``, at least 1: a ``Retry-After``."""
     return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """An account as the operator's listing shows it."""
+
+    user: User
+    locked: bool  # for everyone: MAX_FAILURES_PER_ACCOUNT failures within the window
+    locked_addresses: int  # client addresses locked out of it (MAX_FAILURES_PER_ADDRESS)
+
+    @property
+    def kind(self) -> str:
+        """How the account logs in: ``password``, or ``mini-program`` (by a platform's
+        login code; such accounts have no password)."""
+        return "password" if self.user.password_hash is not None else "mini-program"
 
 
 class Accounts:
@@ -163,6 +180,48 @@ class Accounts:
         """Clears the account's failed logins (an operator's command); how many."""
         return await self.store.login_failures.clear(username_key(username))
 
+    async def set_admin(self, username: str, admin: bool) -> User:
+        """Makes the account an admin or not (an operator's command); NotFound when
+        there is none by that name. It takes effect at the account's next request:
+        a login carries no admin flag, the account is read each time."""
+        user = await self.store.users.set_admin(username, admin)
+        if user is None:
+            raise NotFound(f"no account named {username!r}")
+        return user
+
+    async def set_password(self, username: str, new: str) -> int:
+        """Gives the account the password ``new`` without the current one (an
+        operator's command) and ends every login of it: whoever was logged in logs
+        in again. How many logins ended. NotFound for an unknown name; InvalidInput
+        for a mini-program account, which logs in by its platform's code and has no
+        password to replace."""
+        user = await self.store.users.by_username(username)
+        if user is None:
+            raise NotFound(f"no account named {username!r}")
+        if user.password_hash is None:
+            raise InvalidInput(
+                f"{user.username} logs in by mini-program code and has no password to change"
+            )
+        return await self._replace_password(user, new, keep=None)
+
+    async def statuses(self) -> list[AccountStatus]:
+        """Every account, oldest first, and whether failed logins lock it."""
+        failures = await self.store.login_failures.recent_by_account()
+        statuses = []
+        for user in await self.store.users.all():
+            addresses = failures.get(username_key(user.username), [])
+            per_address = Counter(a for a in addresses if a is not None)
+            statuses.append(
+                AccountStatus(
+                    user=user,
+                    locked=len(addresses) >= MAX_FAILURES_PER_ACCOUNT,
+                    locked_addresses=sum(
+                        1 for n in per_address.values() if n >= MAX_FAILURES_PER_ADDRESS
+                    ),
+                )
+            )
+        return statuses
+
     # --- logins ---
 
     async def log_in(
@@ -189,10 +248,17 @@ class Accounts:
         checked = await self.check_password(user.username, current, address)
         if checked.id != user.id:  # the name moved to another account meanwhile
             raise NotAuthenticated("wrong username or password")
+        await self._replace_password(user, new, keep=login.digest)
+
+    async def _replace_password(self, user: User, new: str, *, keep: str | None) -> int:
+        """Stores ``new`` as the account's password and ends every login of it but
+        ``keep`` (all when None); forgets the HTTP Basic successes remembered, so the
+        old password stops working at once. How many logins ended."""
         await self.store.users.set_password_hash(user.id, await self.passwords.hash(new))
-        await self.store.tokens.revoke_all_but(user.id, login.digest)
+        ended = await self.store.tokens.revoke_all_but(user.id, keep)
         # this process's memory; another process's forgets within BASIC_CACHE_SECONDS
         self.basic_logins.clear()
+        return ended
 
     async def logins(self, login: Login) -> list[LoginDetails]:
         """The live logins of ``login``'s account, newest first."""

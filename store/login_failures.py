@@ -41,6 +41,16 @@ class LoginFailures:
             return None
         return recent[-1] + self.window
 
+    async def recent_by_account(self) -> dict[str, list[str | None]]:
+        """The failures within the window, by account: the client address of each
+        (None for those recorded without one)."""
+        since = utcnow() - self.window
+        cursor = self.collection.find({"at": {"$gt": since}}, {"account": 1, "address": 1})
+        found: dict[str, list[str | None]] = {}
+        async for doc in cursor:
+            found.setdefault(doc["account"], []).append(doc.get("address"))
+        return found
+
     async def record(self, account: str, *, address: str | None = None) -> None:
         now = utcnow()
         doc = {"account": account, "at": now, "expires_at": now + self.window}

@@ -169,16 +169,13 @@ class Tokens:
                 return deleted.deleted_count == 1
         return False
 
-    async def revoke_all(self, user_id: str) -> int:
-        """Ends every login of ``user_id``; how many."""
-        result = await self.collection.delete_many(exact({"user_id": user_id}))
-        return result.deleted_count
-
-    async def revoke_all_but(self, user_id: str, digest: str) -> int:
-        """Ends every login of ``user_id`` but the one ``digest`` names; how many."""
-        result = await self.collection.delete_many(
-            exact({"user_id": user_id, "_id": {"$ne": digest}})
-        )
+    async def revoke_all_but(self, user_id: str, digest: str | None) -> int:
+        """Ends every login of ``user_id`` but the one ``digest`` names (every one
+        when None); how many."""
+        match: dict[str, Any] = {"user_id": user_id}
+        if digest is not None:
+            match["_id"] = {"$ne": digest}
+        result = await self.collection.delete_many(exact(match))
         return result.deleted_count
 
 

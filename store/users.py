@@ -9,7 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -27,9 +27,12 @@ class User:
     username: str
     created_at: datetime
     password_hash: str | None  # None for accounts that log in by mini-program code
+    admin: bool = False  # may read every user's scores; set by `taskhub user admin`
 
 
-_SCHEMA = {"username": str}
+# "admin" is absent unless an operator turned it on; a boolean written with $set may
+# come back as 1/0 (store/compat.py: typed)
+_SCHEMA = {"username": str, "admin": bool}
 
 
 def username_key(username: str) -> str:
@@ -56,6 +59,7 @@ def _user(doc: dict[str, Any]) -> User:
         username=doc["username"],
         created_at=doc["created_at"],
         password_hash=doc.get("password_hash"),
+        admin=doc.get("admin", False),
     )
 
 
@@ -147,3 +151,20 @@ class Users:
         await self.collection.update_one(
             exact({"_id": ObjectId(user_id)}), {"$set": {"password_hash": password_hash}}
         )
+
+    async def set_admin(self, username: str, admin: bool) -> User | None:
+        """Turns the account's admin flag on or off; the account as it is now, or
+        None when there is none by that name. Off removes the field, so that "not an
+        admin" has one stored form: no field."""
+        change = {"$set": {"admin": True}} if admin else {"$unset": {"admin": ""}}
+        doc = await self.collection.find_one_and_update(
+            exact({"username_key": username_key(username)}),
+            change,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _user(doc) if doc else None
+
+    async def all(self) -> list[User]:
+        """Every account, oldest first (an operator's listing, not a request's)."""
+        cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [_user(doc) async for doc in cursor]

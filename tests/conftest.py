@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from harness.apps import Apps
+from harness.commands import Operator
 from harness.database import EmbeddedServer, fresh_store
 from harness.processes import RUNNING, alive, cmdline
 
@@ -125,3 +126,9 @@ def no_process_left() -> Iterator[None]:
     for process in left:
         process.kill()
     assert not left, f"the test left taskhub processes running on ports {[p.port for p in left]}"
+
+
+@pytest.fixture
+def operator(store: Store, mongodb_uri: str, tmp_path: Path) -> Operator:
+    """The ``taskhub`` command on this test's database: ``await operator.run("user", ...)``."""
+    return Operator(store, mongodb_uri, tmp_path / "var")

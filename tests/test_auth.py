@@ -16,7 +16,8 @@ async def test_register_login_me_by_token(client):
     assert response.status_code == 201
     user = response.json()["user"]
     assert user["username"] == username
-    assert set(user) == {"id", "username", "created_at"}
+    assert set(user) == {"id", "username", "created_at", "admin"}
+    assert user["admin"] is False
     assert response.headers["Location"] == "/api/me"
 
     response = await client.post("/api/login", json={"username": username, "password": PASSWORD})

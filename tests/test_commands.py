@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import pytest
+from harness.commands import run_taskhub as taskhub
 from harness.processes import TaskhubProcess
-from harness.settings import ROOT
 from harness.users import PASSWORD
 
 pytestmark = pytest.mark.integration
-
-
-def taskhub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "import sys, commands; sys.exit(commands.main())", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_help_lists_the_subcommands():
@@ -30,6 +16,9 @@ def test_help_lists_the_subcommands():
     assert result.returncode == 0
     for command in ("serve", "user", "invite"):
         assert command in result.stdout
+    actions = taskhub("user", "--help")
+    for action in ("add", "passwd", "admin", "list", "unlock"):
+        assert action in actions.stdout
     assert taskhub("--version").stdout.startswith("taskhub ")
 
 
@@ -57,5 +46,11 @@ def test_commands_work_on_the_database_a_running_taskhub_holds(tmp_path):
             unlocked = taskhub("user", "unlock", "ada", *where)
             assert unlocked.returncode == 0 and "5 failed logins" in unlocked.stdout
             assert c.post("/api/login", json=right, headers=guesser).status_code == 200
+        assert taskhub("user", "admin", "ada", "--on", *where).returncode == 0
+        listed = taskhub("user", "list", *where)
+        assert listed.returncode == 0, listed.stderr
+        rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+        assert rows["ada"][3:] == ["yes", "no", "password"]
+        assert rows["bob"][3:] == ["no", "no", "password"]
     finally:
         assert process.stop() == 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from harness.database import EmbeddedServer, fresh_store
 from harness.users import register_and_login
+
+from services.scores import EXPORT_BATCH
 
 # pymongo's server monitor leaves the socket of a connection attempt cut short (the
 # client closed while its server was down or frozen) to the garbage collector. These
@@ -112,6 +115,43 @@ async def test_writes_while_the_database_is_down_fail_fast(own_database, apps):
             assert loop.time() - started < 2.0
             # back up before the client closes: closing it while its monitor is
             # connecting to a dead server leaves that socket unclosed (pymongo)
+            own_database.start()
+            for _ in range(40):
+                if (await c.get("/healthz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.25)
+
+
+async def test_an_export_cut_short_by_the_database_never_looks_whole(own_database, apps):
+    """Once part of a CSV export is out, no error status can follow: the database
+    going away then ends the answer without its last chunk, so the client sees a
+    cut-short download rather than a file that looks whole."""
+    async with fresh_store(own_database.uri, serverSelectionTimeoutMS=1000) as store:
+        # far more than the socket buffers hold, so the export is mid-way when it stops
+        comment = "好" * 500
+        now = datetime.now(UTC)
+        for _ in range(10):
+            batch = [
+                {"acc_nbr": "13800138000", "grade1": 1, "grade2": 2, "grade3": 3}
+                | {"txt1": comment, "txt2": comment, "txt3": comment, "created_at": now}
+                for _ in range(EXPORT_BATCH)
+            ]
+            await store.db.scores.insert_many(batch)
+        url = await apps.url(store=store, live=False)
+        async with httpx.AsyncClient(base_url=url, timeout=15) as c:
+            username, auth = await register_and_login(c)
+            c.cookies.clear()
+            await store.users.set_admin(username, True)
+            received = 0
+            with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                async with c.stream("GET", "/api/scores/export.csv", headers=auth) as response:
+                    assert response.status_code == 200
+                    async for chunk in response.aiter_bytes():
+                        if not received:
+                            own_database.stop()
+                        received += len(chunk)
+            assert received > 0
+            # back up before the client closes (see the test above)
             own_database.start()
             for _ in range(40):
                 if (await c.get("/healthz")).status_code == 200:

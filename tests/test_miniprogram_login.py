@@ -39,7 +39,7 @@ async def test_wechat_login_answers_like_api_login(mp, code2session, store):
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"token", "user"}
-    assert set(body["user"]) == {"id", "username", "created_at"}
+    assert set(body["user"]) == {"id", "username", "created_at", "admin"}
     assert body["user"]["username"] == miniprogram_username("wechat", openid)
     assert body["user"]["username"].startswith("wx_")
 

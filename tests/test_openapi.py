@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from harness.apps import route_paths
+from harness.commands import run_taskhub
 from harness.processes import TaskhubProcess
 from harness.settings import ROOT, make_config
 from harness.users import PASSWORD
@@ -367,17 +368,25 @@ def live_server(
 ) -> Iterator[tuple[TaskhubProcess, dict[str, str]]]:
     """taskhub as a real process, a logged-in user, and the real ids the generated
     requests use (as environment variables for tests/schemathesis.toml)."""
+    database = "test_openapi_" + uuid.uuid4().hex[:8]
     process = TaskhubProcess(
         "--log-level",
         "warning",
         "--xheaders",  # the hooks give each request a client address of its own
         data_dir=tmp_path / "var",
         mongodb_uri=mongodb_uri,
-        database="test_openapi_" + uuid.uuid4().hex[:8],
+        database=database,
     ).start()
     try:
         with httpx.Client(base_url=process.url, timeout=15) as c:
-            yield process, seed(c)
+            ids = seed(c)
+        # the scoring results need an admin account
+        made_admin = run_taskhub(
+            *("user", "admin", ids.pop("owner"), "--on", "--mongodb-uri", mongodb_uri),
+            *("--database", database, "--data-dir", str(tmp_path / "operator")),
+        )
+        assert made_admin.returncode == 0, made_admin.stderr
+        yield process, ids
     finally:
         process.kill()
 
@@ -392,10 +401,11 @@ def seed(c: httpx.Client) -> dict[str, str]:
         c.cookies.clear()  # each call authenticates by its token alone
         return {"Authorization": f"Bearer {answer['token']}"}
 
-    owner, other = ("openapi_" + uuid.uuid4().hex[:8] for _ in range(2))
-    for username in (owner, other):
+    owner, other, leaving = ("openapi_" + uuid.uuid4().hex[:8] for _ in range(3))
+    for username in (owner, other, leaving):
         ok(c.post("/api/users", json={"username": username, "password": PASSWORD}), 201)
     auth, spare, logout, others = log_in(owner), log_in(owner), log_in(owner), log_in(other)
+    departing = log_in(leaving)
     spare_id = next(
         login["id"]
         for login in ok(c.get("/api/me/logins", headers=spare))["logins"]
@@ -412,7 +422,12 @@ def seed(c: httpx.Client) -> dict[str, str]:
     )
     for i in range(3):  # tasks for the generated pages to find
         ok(c.post("/api/tasks", json={"title": f"seed {i}", "list_id": shared}, headers=auth), 201)
+    for number in ("13800138000", "+8613900139000"):  # scores to sum up and export
+        form = {"acc_nbr": number, "grade1": "5", "grade2": "80", "grade3": "100"}
+        ok(c.post("/score", data={**form, "txt1": "=1+1"}, headers=auth))
     return {
+        "owner": owner,
+        "TASKHUB_OPENAPI_DEPARTING_TOKEN": departing["Authorization"].removeprefix("Bearer "),
         "TASKHUB_OPENAPI_HOOKS": str(ROOT / "tests" / "schemathesis_hooks.py"),
         "TASKHUB_OPENAPI_TOKEN": auth["Authorization"].removeprefix("Bearer "),
         "TASKHUB_OPENAPI_LOGOUT_TOKEN": logout["Authorization"].removeprefix("Bearer "),

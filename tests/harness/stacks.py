@@ -23,10 +23,20 @@ from .settings import CHEAP_HASHING, make_config
 from .users import PASSWORD
 
 
+def ephemeral_low() -> int:
+    """Where the kernel's ports for outgoing connections start: a port above it, free
+    now, may be taken by any client's connection before our server binds it."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_block(count: int) -> int:
-    """A port P with P .. P+count-1 all free on 127.0.0.1 (nginx, then the processes)."""
+    """A port P with P .. P+count-1 all free on 127.0.0.1 (nginx, then the processes),
+    below the ephemeral range."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(10000, max(ephemeral_low(), 10000 + 2 * count) - count)
         sockets = []
         try:
             for port in range(base, base + count):
