@@ -1,4 +1,4 @@
-"""``taskhub user add|unlock|admin|passwd|list``: accounts, from the operator's shell."""
+"""``taskhub user add|unlock|admin|passwd|list|delete``: accounts, from the operator's shell."""
 
 from __future__ import annotations
 
@@ -46,7 +46,15 @@ def add_commands(commands: Any) -> None:
         "--json", action="store_true", help="one JSON object per line instead of a table"
     )
     listing.set_defaults(run=list_users)
-    for action in (add, unlock, admin, passwd, listing):
+    delete = actions.add_parser(
+        "delete",
+        help="delete an account with everything it owns (its lists and their tasks, "
+        "its scores); its live sockets close",
+    )
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="required: there is no undo")
+    delete.set_defaults(run=delete_user)
+    for action in (add, unlock, admin, passwd, listing, delete):
         settings.add_settings(action)
 
 
@@ -165,3 +173,21 @@ def locked_cell(locked: bool, addresses: int) -> str:
     if addresses:
         return f"{addresses} address{'es' if addresses > 1 else ''}"
     return "no"
+
+
+async def delete_user(config: settings.Config, args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(
+            f"taskhub: this deletes {args.name} with its lists, tasks and scores, for good; "
+            "add --yes to go ahead",
+            file=sys.stderr,
+        )
+        return 2
+    async with command_store(config) as store:
+        try:
+            user = await services.build(config, store).account_data.delete_named(args.name)
+        except DomainError as e:
+            print(f"taskhub: {e.message}", file=sys.stderr)
+            return 1
+    print(f"deleted {user.username} ({user.id})")
+    return 0

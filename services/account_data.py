@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from store import Login, Person, Store
+from store import Login, Person, Store, User
 from store.lists import NoAccess
 
 from .accounts import Accounts
-from .errors import Forbidden, InvalidInput, NotAuthenticated
+from .errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from .lists import OWNERS, READERS
 
 # A mini-program account has no password: deleting it needs a login made by a code
@@ -79,6 +79,20 @@ class AccountData:
                     "log in with a new code (wx.login or tt.login) and delete the "
                     "account within 5 minutes of it"
                 )
+        await self.erase(user)
+
+    async def delete_named(self, username: str) -> User:
+        """Deletes the account named ``username`` (an operator's command); NotFound
+        when there is none."""
+        user = await self.store.users.by_username(username)
+        if user is None:
+            raise NotFound(f"no account named {username!r}")
+        await self.erase(user)
+        return user
+
+    async def erase(self, user: User) -> None:
+        """Deletes the account and what it owns, without asking for proof: for the
+        operator (``taskhub user delete``), and for ``delete`` once it has it."""
         person = Person(user.id, user.username)
         for list_id in await self.store.lists.owned(user.id):
             await self.store.tasks.delete_list(person, list_id, allowed=OWNERS, even_default=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.commands import Operator
 from harness.database import fresh_store
 from harness.lists import Member, member, new_list, share
 from harness.tasks import create
@@ -98,3 +99,24 @@ async def test_a_file_that_is_no_export_is_refused_and_stores_nothing(store, lin
     with pytest.raises(BackupError, match=message):
         await store.import_lines(iter(lines))
     assert await store.db.users.count_documents({}) == 0
+
+
+async def test_the_commands_export_and_import_through_a_file(
+    client, operator, store, mongodb_uri, tmp_path
+):
+    alice = await member(client)
+    await create(client, alice.auth, title="carried over")
+    path = tmp_path / "instance.jsonl"
+    exported = await operator.run("export", str(path))
+    assert exported.status == 0, exported.stderr
+    assert path.read_text().count("\n") >= 4  # the header, a user, a list, a member, a task
+    refused = await operator.run("import", str(path))  # into the same, not empty, database
+    assert refused.status == 1 and "not empty" in refused.stderr
+
+    async with fresh_store(mongodb_uri) as target:
+        into = Operator(target, mongodb_uri, tmp_path / "other")
+        imported = await into.run("import", str(path))
+        assert imported.status == 0, imported.stderr
+        assert "1 tasks" in imported.stderr
+        task = await target.db.tasks.find_one({})
+        assert task is not None and task["title"] == "carried over"

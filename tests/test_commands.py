@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def test_help_lists_the_subcommands():
     result = taskhub("--help")
     assert result.returncode == 0
-    for command in ("serve", "user", "invite"):
+    for command in ("serve", "user", "invite", "export", "import"):
         assert command in result.stdout
     actions = taskhub("user", "--help")
     for action in ("add", "passwd", "admin", "list", "unlock"):

@@ -189,3 +189,24 @@ async def test_list_of_no_accounts_is_the_header_alone(operator):
     assert ran.status == 0, ran.stderr
     assert ran.stdout.split() == ["USERNAME", "ID", "CREATED", "ADMIN", "LOCKED", "KIND"]
     assert (await operator.run("user", "list", "--json")).stdout == ""
+
+
+# --- user delete ---
+
+
+async def test_user_delete_needs_yes_and_then_the_account_is_gone(client, operator, store):
+    username = await register(client)
+    token = await login(client, username)
+    await client.post("/api/tasks", json={"title": "mine"}, headers=bearer(token))
+
+    refused = await operator.run("user", "delete", username)
+    assert refused.status == 2 and "--yes" in refused.stderr
+    assert (await me(client, token)).status_code == 200
+    unknown = await operator.run("user", "delete", "nobody_by_that_name", "--yes")
+    assert unknown.status == 1 and "no account named" in unknown.stderr
+
+    ran = await operator.run("user", "delete", username, "--yes")
+    assert ran.status == 0, ran.stderr
+    assert (await me(client, token)).status_code == 401
+    assert await can_log_in(client, username, PASSWORD) == 401
+    assert await store.db.tasks.count_documents({}) == 0
