@@ -21,7 +21,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.errors import InvalidInput
-from services.tasks import ORDER_LIMIT, SORTS, TaskFilter, fingerprint, is_cursor, native_task
+from services.tasks import (
+    EDITABLE,
+    ORDER_LIMIT,
+    SORTS,
+    TaskFilter,
+    fingerprint,
+    is_cursor,
+    native_task,
+)
 
 from .base import APIHandler, Person, Route, authenticated
 from .params import (
@@ -107,21 +115,7 @@ class Shape:
     echoed: frozenset[str] = field(default_factory=frozenset)
 
 
-NATIVE = Shape(
-    {
-        name: name
-        for name in (
-            "title",
-            "description",
-            "done",
-            "order",
-            "due",
-            "priority",
-            "labels",
-            "list_id",
-        )
-    }
-)
+NATIVE = Shape({name: name for name in EDITABLE})
 CLASSIC = Shape(
     {"title": "title", "description": "description", "done": "done"}, frozenset({"uri"})
 )

@@ -17,6 +17,7 @@ from typing import Any
 from store import Person, Store
 from store.lists import NoAccess
 from store.tasks import (
+    EDITABLE,
     FIELDS,
     MISSING,
     ORDER_LIMIT,
@@ -33,6 +34,7 @@ from .errors import LimitReached, NotFound
 from .lists import EDITORS, READERS, REFUSED, refusal
 
 __all__ = [
+    "EDITABLE",
     "ORDER_LIMIT",
     "SORTS",
     "TaskFilter",

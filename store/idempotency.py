@@ -8,9 +8,10 @@ exactly one claims it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -18,6 +19,8 @@ from pymongo.errors import DuplicateKeyError
 
 from .clock import utcnow
 from .compat import exact
+
+T = TypeVar("T")
 
 
 class KeyTaken(Exception):
@@ -79,3 +82,30 @@ class IdempotencyKeys:
         if doc is None:
             return None
         return Claim(fingerprint=doc["fingerprint"], result=doc["result"])
+
+
+async def once(
+    keys: IdempotencyKeys,
+    owner: str,
+    key: str | None,
+    fingerprint: str,
+    write: Callable[[], Awaitable[T]],
+    replayed: Callable[[dict[str, Any]], T],
+) -> tuple[T, bool]:
+    """``write()``'s result and True; or, when ``key`` was claimed by an earlier
+    request with the same ``fingerprint``, that request's result (as ``replayed``
+    makes it) and False. ``write`` claims the key in its transaction. Raises
+    IdempotencyKeyReused for the key with another fingerprint."""
+    if key is None:
+        return await write(), True
+    for _ in range(3):
+        try:
+            return await write(), True
+        except KeyTaken:
+            earlier = await keys.find(owner, key)
+        if earlier is None:
+            continue  # expired between the two steps: claim it afresh
+        if earlier.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(key)
+        return replayed(earlier.result), False
+    raise KeyTaken(key)

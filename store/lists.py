@@ -33,7 +33,7 @@ from pymongo.errors import DuplicateKeyError
 from .changes import Changes, Entry
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
-from .idempotency import IdempotencyKeyReused, IdempotencyKeys, KeyTaken
+from .idempotency import IdempotencyKeys, once
 
 T = TypeVar("T")
 InTransaction = Callable[[Callable[[AsyncClientSession], Awaitable[T]]], Awaitable[T]]
@@ -311,19 +311,14 @@ class Lists:
             await self.changes.record_all([(owner.id, "list.created", {"list": view})], session)
             return view
 
-        if idempotency_key is None:
-            return await self.in_transaction(work), True
-        for _ in range(3):
-            try:
-                return await self.in_transaction(work), True
-            except KeyTaken:
-                earlier = await self.idempotency_keys.find(owner.id, idempotency_key)
-            if earlier is None:
-                continue
-            if earlier.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(idempotency_key)
-            return typed(earlier.result, _SCHEMA), False
-        raise KeyTaken(idempotency_key)
+        return await once(
+            self.idempotency_keys,
+            owner.id,
+            idempotency_key,
+            fingerprint,
+            lambda: self.in_transaction(work),
+            lambda result: typed(result, _SCHEMA),
+        )
 
     async def rename(
         self,

@@ -30,7 +30,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from .changes import Changes, Entry
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
-from .idempotency import IdempotencyKeyReused, IdempotencyKeys, KeyTaken
+from .idempotency import IdempotencyKeys, once
 from .lists import (
     DefaultList,
     Lists,
@@ -396,19 +396,14 @@ class Tasks:
             await self.changes.record_all(_to_members(members, "task.created", task), session)
             return task
 
-        if idempotency_key is None:
-            return await self.in_transaction(work), True
-        for _ in range(3):
-            try:
-                return await self.in_transaction(work), True
-            except KeyTaken:
-                earlier = await self.idempotency_keys.find(person.id, idempotency_key)
-            if earlier is None:
-                continue  # expired between the two steps: claim it afresh
-            if earlier.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(idempotency_key)
-            return _replayed(earlier.result), False
-        raise KeyTaken(idempotency_key)
+        return await once(
+            self.idempotency_keys,
+            person.id,
+            idempotency_key,
+            fingerprint,
+            lambda: self.in_transaction(work),
+            _replayed,
+        )
 
     async def update(
         self,
