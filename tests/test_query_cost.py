@@ -277,6 +277,7 @@ OTHER_USERS = 1000
 TASKS_PER_OTHER_USER = 20
 OTHER_LOGINS = 2000
 REPEATS = 30
+SCAN_RATIO = 3.0
 BATCH = 1000
 
 
@@ -372,7 +373,9 @@ async def test_a_request_costs_the_same_beside_1000_other_users(mongodb_uri):
 
     medians = {key: statistics.median(times) * 1000 for key, times in timed.items()}
     ratios = {name: medians[name, "crowded"] / medians[name, "alone"] for name, _ in timed}
-    assert all(ratio < 1.5 for ratio in ratios.values()), {
+    # A scan of the 20,000 other documents costs 12-20 times an indexed read: the bound
+    # catches that, not the noise of a shared machine (bench/crowded.py measures finely).
+    assert all(ratio < SCAN_RATIO for ratio in ratios.values()), {
         name: f"{medians[name, 'crowded']:.2f} ms vs {medians[name, 'alone']:.2f} ms = {ratio:.2f}"
         for name, ratio in ratios.items()
     }
