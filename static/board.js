@@ -197,6 +197,8 @@
     document.body.classList.add("drawer-open");
     $("#drawer-backdrop").hidden = false;
     $("#open-lists").setAttribute("aria-expanded", "true");
+    // the page behind the drawer is out of reach (keyboard, screen readers) while it is open
+    for (const behind of document.querySelectorAll(".topbar, .content")) behind.inert = true;
     const current = $("#lists [aria-current=page]") || $("#lists button");
     if (current) current.focus();
   }
@@ -206,6 +208,7 @@
     document.body.classList.remove("drawer-open");
     $("#drawer-backdrop").hidden = true;
     $("#open-lists").setAttribute("aria-expanded", "false");
+    for (const behind of document.querySelectorAll(".topbar, .content")) behind.inert = false;
     if (focusButton && narrow.matches) $("#open-lists").focus();
   }
 
@@ -415,6 +418,11 @@
     if (state.user && !state.socket && LIVE) connectLive();
   });
 
+  // Without live updates, a page shown again fetches what may have changed meanwhile.
+  document.addEventListener("visibilitychange", () => {
+    if (!LIVE && state.user && document.visibilityState === "visible") loadEverything();
+  });
+
   // --- writes ---
 
   // A refusal said in the page, next to what it is about, rather than in a toast.
@@ -439,9 +447,9 @@
       return (await call()) ?? true;
     } catch (error) {
       if (error.status === 401) signedOut("Your session ended. Sign in again.");
-      else if (error.status === 403 && !(error.code === "limit_reached")) {
+      else if (error.status === 403 && error.code !== "limit_reached") {
+        await loadLists(); // our role may have changed meanwhile: explain with the new one
         explain(error, listId);
-        loadLists(); // our role may have changed meanwhile
       } else if (error.status === 412) toast("That changed elsewhere; showing the latest.");
       else toast(error.message);
       return null;
@@ -731,8 +739,13 @@
           if (state.openDetails === task.id) showDetails(item, task, false);
         } else {
           // a viewer reads: no control that would only be refused
-          box.disabled = true;
-          $(".check", item).hidden = true;
+          $(".check", item).remove();
+          if (task.done) {
+            const done = document.createElement("span");
+            done.className = "chip done-chip";
+            done.textContent = "Done";
+            $(".meta", item).prepend(done);
+          }
           const title = document.createElement("span");
           title.className = "title";
           title.textContent = task.title;
@@ -878,7 +891,7 @@
     }
   }
 
-  function shareError(error, listId) {
+  function shareError(error, listId, username) {
     if (error.status === 401) {
       $("#share-dialog").close();
       signedOut("Your session ended. Sign in again.");
@@ -888,8 +901,8 @@
     let text = error.message;
     if (error.status === 403 && list && list.role !== "owner") {
       text = `Only the owner of “${list.name}” (${list.owner.username}) decides who its members are.`;
-    } else if (error.status === 404 && error.field !== "list_id" && /user/i.test(text)) {
-      text = `There is no user with that name. ${text}`;
+    } else if (error.status === 404 && username && error.field !== "list_id") {
+      text = `Nobody is called “${username}” here: check the spelling of their username.`;
     }
     $("#share-error").textContent = text.charAt(0).toUpperCase() + text.slice(1);
     $("#share-error").hidden = false;
@@ -961,7 +974,7 @@
       }
       return member;
     } catch (error) {
-      shareError(error, list.id);
+      shareError(error, list.id, username);
       return null;
     }
   }
@@ -1174,6 +1187,8 @@
     state.sharing = null;
     if (state.user && !$("#share-list").hidden) $("#share-list").focus();
   });
+
+  $("#ask-cancel").addEventListener("click", () => $("#ask-dialog").close("cancel"));
 
   window.addEventListener("hashchange", () => {
     if (state.user && fromHash() !== state.current) select(fromHash(), { focus: false });
