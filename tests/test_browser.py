@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from harness.processes import TaskhubProcess
 from harness.settings import ROOT
-from harness.users import PASSWORD, register
+from harness.users import PASSWORD, login, register
 from playwright.async_api import Page, async_playwright, expect
 
 pytestmark = pytest.mark.integration
@@ -388,3 +391,45 @@ async def test_shared_list_owner_editor_viewer(browser, processes, store, tmp_pa
         f"{a.url}: Failed to load resource: the server responded with a status of 404 (Not Found)",
         f"{c.url}: Failed to load resource: the server responded with a status of 403 (Forbidden)",
     ]
+
+
+async def test_due_dates_read_on_the_users_own_calendar(browser, processes):
+    """Due dates show as today, tomorrow or overdue on the calendar of the browser's
+    time zone: a moment that is still today in UTC is already tomorrow in Auckland."""
+    a, _ = processes
+    zone = ZoneInfo("Pacific/Auckland")
+    now = datetime.now(zone)
+    day = now.date()
+    tomorrow_9am = datetime.combine(day + timedelta(days=1), dt_time(9), zone)
+    dues = {
+        "Pay the rent": (day - timedelta(days=2)).isoformat(),
+        "Water the plants": day.isoformat(),
+        "Call mum": tomorrow_9am.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "Old and done": (day - timedelta(days=5)).isoformat(),
+        "Someday": None,
+    }
+    async with httpx.AsyncClient(base_url=a.url) as client:
+        username = await register(client)
+        auth = {"Authorization": f"Bearer {await login(client, username)}"}
+        for title, due in dues.items():
+            body = {"title": title, "due": due, "done": title == "Old and done"}
+            response = await client.post("/api/tasks", json=body, headers=auth)
+            assert response.status_code == 201, response.text
+    errors: list[str] = []
+    page = await open_page(browser, a.url, errors, timezone_id="Pacific/Auckland", locale="en-GB")
+    await sign_in(page, username)
+    await expect(task(page, "Pay the rent").locator(".chip.due")).to_have_text(
+        re.compile(r"^Overdue · ")
+    )
+    await expect(task(page, "Water the plants").locator(".chip.due")).to_have_text("Due today")
+    await expect(task(page, "Call mum").locator(".chip.due")).to_have_text("Due tomorrow 09:00")
+    await expect(task(page, "Old and done").locator(".chip.due")).to_have_text(re.compile(r"^Due "))
+    await expect(task(page, "Someday").locator(".chip.due")).to_have_count(0)
+    # the date picker shows the day where the user is, and clearing it clears the due date
+    await task(page, "Call mum").locator(".details-toggle").click()
+    due = task(page, "Call mum").locator(".details [name=due]")
+    await expect(due).to_have_value((day + timedelta(days=1)).isoformat())
+    await due.fill("")
+    await task(page, "Call mum").get_by_role("button", name="Save").click()
+    await expect(task(page, "Call mum").locator(".chip.due")).to_have_count(0)
+    assert errors == []
