@@ -14,9 +14,21 @@ declare -A SYSTEM_PACKAGES=(
     [ip]=iproute2
 )
 
+# file -> Debian package providing it: fonts, so that the browser tests' screenshots
+# show Chinese text and emoji rather than empty boxes
+declare -A SYSTEM_FILES=(
+    [/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc]=fonts-noto-cjk
+    [/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf]=fonts-noto-color-emoji
+)
+
+# Arguments are commands (keys of SYSTEM_PACKAGES) or absolute paths (of SYSTEM_FILES).
 ensure_system_packages() {
     local missing=() cmd
     for cmd in "$@"; do
+        if [[ "$cmd" == /* ]]; then
+            [ -e "$cmd" ] || missing+=("${SYSTEM_FILES[$cmd]}")
+            continue
+        fi
         # /usr/sbin is not on a normal user's PATH on Debian, and nginx lives there
         command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${SYSTEM_PACKAGES[$cmd]}")
     done
