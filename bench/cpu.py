@@ -26,6 +26,7 @@ class Sizes:
     """How many requests a batch sends, and how many batches of each side a figure runs."""
 
     reads: int
+    pings: int  # /healthz: cheap, so more of them make as many clock ticks
     writes: int
     logins: int
     rounds: int
@@ -34,10 +35,26 @@ class Sizes:
     crowd_tasks_per_user: int
 
 
-QUICK = Sizes(reads=80, writes=40, logins=4, rounds=3, idle_settle=3, idle_window=10,
-              crowd_tasks_per_user=5)  # fmt: skip
-FULL = Sizes(reads=300, writes=120, logins=10, rounds=7, idle_settle=5, idle_window=30,
-             crowd_tasks_per_user=20)  # fmt: skip
+QUICK = Sizes(
+    reads=100,
+    pings=400,
+    writes=50,
+    logins=4,
+    rounds=3,
+    idle_settle=3,
+    idle_window=10,
+    crowd_tasks_per_user=5,
+)
+FULL = Sizes(
+    reads=300,
+    pings=1200,
+    writes=150,
+    logins=10,
+    rounds=7,
+    idle_settle=5,
+    idle_window=30,
+    crowd_tasks_per_user=20,
+)
 
 
 async def per_call(pids: list[int], call: Call, n: int) -> float:
@@ -81,9 +98,9 @@ async def reads(stage: Stage, http: httpx.AsyncClient, sizes: Sizes) -> list[Fig
     assert stage.reader
     auth = stage.reader.auth
     figures = []
-    for name, path, headers in (
-        ("get_tasks_cpu", "/api/tasks", auth),
-        ("healthz_cpu", "/healthz", {}),
+    for name, path, headers, n in (
+        ("get_tasks_cpu", "/api/tasks", auth, sizes.reads),
+        ("healthz_cpu", "/healthz", {}, sizes.pings),
     ):
         mine, base = await side_by_side(
             [
@@ -93,7 +110,7 @@ async def reads(stage: Stage, http: httpx.AsyncClient, sizes: Sizes) -> list[Fig
                     request(http, "GET", stage.baseline + path, headers=headers),
                 ),
             ],
-            sizes.reads,
+            n,
             sizes.rounds,
         )
         figures.append(compare(name, mine, base))

@@ -41,11 +41,14 @@ class Processes:
         self.started: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        # taskhub is measured as its flags set it: no setting from our environment
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKHUB_")}
         # the child keeps its own copy of the log's descriptor; ours can close
         with open(self.log_dir / f"{name}.log", "wb") as log:
             process = subprocess.Popen(
                 command,
                 cwd=ROOT,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
