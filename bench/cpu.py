@@ -45,6 +45,17 @@ QUICK = Sizes(
     idle_window=10,
     crowd_tasks_per_user=5,
 )
+# for the test of the command: every step once, figures too rough to quote
+SMOKE = Sizes(
+    reads=20,
+    pings=40,
+    writes=10,
+    logins=1,
+    rounds=2,
+    idle_settle=0,
+    idle_window=2,
+    crowd_tasks_per_user=1,
+)
 FULL = Sizes(
     reads=300,
     pings=1200,

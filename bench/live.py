@@ -19,6 +19,7 @@ import asyncio
 import json
 import resource
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -300,6 +301,7 @@ async def run(args: argparse.Namespace) -> None:
                 process.kill()
         if embedded:
             await embedded.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ LINE = re.compile(
 
 def test_the_smallest_run_prints_each_figure_in_the_issues_format():
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "get_tasks_cpu,post_task_round_trips"],
+        [sys.executable, "-m", "bench", "--smoke", "--only", "get_tasks_cpu,post_task_round_trips"],
         cwd=ROOT,
         capture_output=True,
         text=True,
