@@ -26,7 +26,7 @@ class Sizes:
     """How many requests a batch sends, and how many batches of each side a figure runs."""
 
     reads: int
-    pings: int  # /healthz: cheap, so more of them make as many clock ticks
+    pings: int  # where little CPU is spent per request (/healthz, nginx): more per batch
     writes: int
     logins: int
     rounds: int
@@ -176,17 +176,18 @@ async def nginx_vs_direct(stage: Stage, http: httpx.AsyncClient, sizes: Sizes) -
     for call in (proxied, direct):  # warm up
         for _ in range(3):
             await call()
+    n = sizes.pings
     nginx_own, taskhub_proxied, straight = [], [], []
     for r in range(sizes.rounds):
         if r % 2:
-            straight.append(await per_call([stage.taskhub_pid], direct, sizes.reads))
+            straight.append(await per_call([stage.taskhub_pid], direct, n))
         before = cpu_of(nginx), cpu_of([stage.taskhub_pid])
-        for _ in range(sizes.reads):
+        for _ in range(n):
             await proxied()
-        nginx_own.append((cpu_of(nginx) - before[0]) / sizes.reads)
-        taskhub_proxied.append((cpu_of([stage.taskhub_pid]) - before[1]) / sizes.reads)
+        nginx_own.append((cpu_of(nginx) - before[0]) / n)
+        taskhub_proxied.append((cpu_of([stage.taskhub_pid]) - before[1]) / n)
         if not r % 2:
-            straight.append(await per_call([stage.taskhub_pid], direct, sizes.reads))
+            straight.append(await per_call([stage.taskhub_pid], direct, n))
     via_nginx = median(taskhub_proxied) + median(nginx_own)
     return Figure(
         "nginx_vs_direct_cpu",
