@@ -26,7 +26,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,6 +42,16 @@ Step = Callable[[], Awaitable[list[Figure]]]
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+async def one(figure: Awaitable[Figure]) -> list[Figure]:
+    return [await figure]
+
+
+async def one_of(
+    script: Callable[[int, float, Path], Awaitable[Figure]], *args: Any
+) -> list[Figure]:
+    return [await script(*args)]
 
 
 class Run:
@@ -60,10 +72,11 @@ class Run:
     async def step(self, names: tuple[str, ...], step: Step) -> None:
         if self.stopped:  # a library that swallowed the cancellation must not outlast it
             raise asyncio.CancelledError
-        if not self.wants(*names):
+        names = tuple(n for n in names if n in self.wanted)
+        if not names:
             return
         left = self.deadline - time.monotonic()
-        progress(f"measuring {', '.join(n for n in names if n in self.wanted)}")
+        progress(f"measuring {', '.join(names)}")
         try:
             if left <= 0:
                 raise TimeoutError
@@ -99,9 +112,6 @@ class Run:
         sizes = self.sizes
         async with httpx.AsyncClient(timeout=30) as http:
 
-            async def one(figure: Awaitable[Figure]) -> list[Figure]:
-                return [await figure]
-
             async def counted() -> list[Figure]:
                 figures, sent = await round_trips.figures(stage)
                 for name, commands in sent.items():
@@ -122,25 +132,16 @@ class Run:
             await self.step(("get_tasks_crowded",), lambda: one(cpu.crowded(stage, http, sizes)))
 
     async def scripted(self) -> None:
-        quick = self.args.quick or self.args.smoke
-        left = max(self.deadline - time.monotonic() - 30, 10)
-        await self.step(
-            ("live_p99_1000",),
-            lambda: self.single(
-                scripts.live_p99_1000(5 if quick else 20, min(left, 120), self.work)
-            ),
-        )
-        left = max(self.deadline - time.monotonic() - 30, 10)
-        await self.step(
-            ("shared_list_p99_50x2",),
-            lambda: self.single(
-                scripts.shared_list_p99_50x2(10 if quick else 60, min(left, 200), self.work)
-            ),
-        )
-
-    @staticmethod
-    async def single(figure: Awaitable[Figure]) -> list[Figure]:
-        return [await figure]
+        """The figures of the scripts that start their own processes, each within its
+        own limit and what is left of the run's."""
+        size = 0 if self.args.quick or self.args.smoke else 1  # which of each pair
+        for name, figure, rounds, limit in (
+            ("live_p99_1000", scripts.live_p99_1000, (5, 20), (90, 240)),
+            ("shared_list_p99_50x2", scripts.shared_list_p99_50x2, (10, 60), (120, 300)),
+        ):
+            # the script's own limit, and 30 s for it to stop what it started
+            left = max(min(limit[size], self.deadline - time.monotonic() - 30), 10)
+            await self.step((name,), partial(one_of, figure, rounds[size], left, self.work))
 
     def report(self) -> None:
         for note in self.notes:

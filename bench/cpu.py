@@ -57,11 +57,11 @@ SMOKE = Sizes(
     crowd_tasks_per_user=1,
 )
 FULL = Sizes(
-    reads=300,
-    pings=1200,
-    writes=150,
-    logins=10,
-    rounds=7,
+    reads=200,
+    pings=600,
+    writes=100,
+    logins=8,
+    rounds=5,
     idle_settle=5,
     idle_window=30,
     crowd_tasks_per_user=20,

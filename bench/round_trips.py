@@ -83,11 +83,10 @@ async def figures(stage: Stage) -> tuple[list[Figure], dict[str, list[str]]]:
             served(HTTPServer(baseline_app)) as baseline,
             httpx.AsyncClient(timeout=30) as http,
         ):
-            http.base_url = httpx.URL(taskhub)
+            http.base_url = httpx.URL(taskhub)  # for the setup, then full URLs
             user = await new_account(http, "counted_" + secrets.token_hex(3))
-            task = (
-                await http.post("/api/tasks", json={"title": "counted"}, headers=user.auth)
-            ).json()["task"]
+            made = await http.post("/api/tasks", json={"title": "counted"}, headers=user.auth)
+            task = made.json()["task"]
             http.base_url = httpx.URL("")
             for name, (method, path, body) in {
                 "post_task_round_trips": ("POST", "/api/tasks", {"title": "counted"}),
