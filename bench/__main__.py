@@ -115,7 +115,8 @@ class Run:
             async def counted() -> list[Figure]:
                 figures, sent = await round_trips.figures(stage)
                 for name, commands in sent.items():
-                    self.notes.append(f"{name}: taskhub sent {', '.join(commands)}")
+                    if name in self.wanted:
+                        self.notes.append(f"{name}: taskhub sent {', '.join(commands)}")
                 return figures
 
             await self.step(("get_tasks_cpu", "healthz_cpu"), lambda: cpu.reads(stage, http, sizes))

@@ -2,9 +2,10 @@
 measured taskhub route, on taskhub's own collections, and nothing more.
 
 - ``GET /healthz``: one ``ping``.
-- ``GET /api/tasks``: the token lookup, then the first 50 tasks of the user's default
-  list in taskhub's order, as JSON.
-- ``POST /api/tasks``: the token lookup, the task inserted, its change record inserted.
+- ``GET /api/tasks``: the token lookup, the lists the user is a member of, then the
+  first 50 tasks of the user's default list in taskhub's order, as JSON.
+- ``POST /api/tasks``: the token lookup, the task (with taskhub's fields) inserted, its
+  change record inserted.
 - ``PATCH /api/tasks/{id}``: the token lookup, one conditional update, its change record.
 - ``POST /api/login``: the user read by name, argon2 verifying the stored hash off the
   IOLoop, a token inserted.
@@ -34,6 +35,7 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 PAGE = 50
+RETAINED = timedelta(days=1)  # how long a change record is kept
 
 
 def digest(token: str) -> str:
@@ -61,18 +63,22 @@ class Base(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body, default=encode, separators=(",", ":")))
 
-    async def user_id(self) -> str:
+    async def login(self) -> dict[str, Any]:
         token = self.request.headers.get("Authorization", "").removeprefix("Bearer ")
         login = await self.db.tokens.find_one(
             {"_id": {"$eq": digest(token)}, "expires_at": {"$gt": datetime.now(UTC)}}
         )
         if login is None:
             raise tornado.web.HTTPError(401)
-        return login["user_id"]
+        return login
+
+    async def user_id(self) -> str:
+        return (await self.login())["user_id"]
 
     async def record(self, owner: str, kind: str, task: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
         await self.db.changes.insert_one(
-            {"owner": owner, "type": kind, "task": task, "at": datetime.now(UTC)}
+            {"owner": owner, "type": kind, "task": task, "at": now, "expires_at": now + RETAINED}
         )
 
 
@@ -85,23 +91,36 @@ class Health(Base):
 class TaskList(Base):
     async def get(self) -> None:
         user_id = await self.user_id()
+        lists = await self.db.list_members.find({"user": {"$eq": user_id}}).to_list()
+        if not any(m["list"] == user_id for m in lists):
+            raise tornado.web.HTTPError(404)
         cursor = self.db.tasks.find({"list": {"$eq": user_id}}).sort("rank").limit(PAGE + 1)
         docs = await cursor.batch_size(PAGE + 1).to_list()
         tasks = [{"id": d.pop("_id"), **d} for d in docs[:PAGE]]
         self.write_json({"tasks": tasks})
 
     async def post(self) -> None:
-        user_id = await self.user_id()
+        login = await self.login()
+        user_id = login["user_id"]
         body = json.loads(self.request.body)
         now = datetime.now(UTC)
+        by = {"id": user_id, "username": login["username"]}
         doc = {
             "_id": ObjectId(),
             "owner": user_id,
             "list": user_id,
             "title": str(body["title"]),
+            "description": "",
             "done": False,
+            "order": None,
+            "due": None,
+            "priority": 0,
+            "labels": [],
+            "completed_at": None,
             "created_at": now,
             "updated_at": now,
+            "created_by": by,
+            "updated_by": by,
             "version": 1,
         }
         await self.db.tasks.insert_one(doc)
