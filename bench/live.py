@@ -19,6 +19,7 @@ import asyncio
 import json
 import resource
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ import tornado.websocket  # noqa: E402
 from tornado.httpclient import HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
-from server.embedded_db import EmbeddedMongo, free_port  # noqa: E402
+from server.embedded_db import EmbeddedMongo, die_with_parent, free_port  # noqa: E402
 
 PASSWORD = "bench password 123"
 
@@ -99,10 +100,15 @@ async def wait_http(url: str, process: subprocess.Popen, timeout: float = 30) ->
 
 
 def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
-    # the child keeps its own copy of the file descriptor; ours can close
+    # the child keeps its own copy of the file descriptor; ours can close; it dies with us
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            [sys.executable, *args],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_parent(),
         )
 
 
@@ -279,6 +285,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"{n:>6} {lp50:>8.1f}ms {lp99:>8.1f}ms {bp50:>8.1f}ms {bp99:>8.1f}ms "
                     f"{lp50 / bp50:>9.2f}x {lp99 / bp99:>9.2f}x"
                 )
+                print(f"bench live_p99_{n}: {lp99:.1f} ms vs {bp99:.1f} ms = {lp99 / bp99:.2f}")
                 print(
                     f"       (live mean {statistics.mean(live_ms):.1f}ms, baseline mean "
                     f"{statistics.mean(base_ms):.1f}ms, {len(live_ms)} deliveries each)"
@@ -294,6 +301,7 @@ async def run(args: argparse.Namespace) -> None:
                 process.kill()
         if embedded:
             await embedded.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

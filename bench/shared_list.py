@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from live import (  # noqa: E402
+from pymongo import monitoring  # noqa: E402
+
+from bench.live import (  # noqa: E402
     Subscribers,
     percentile,
     raise_open_files_limit,
     spawn,
     wait_http,
 )
-from pymongo import monitoring  # noqa: E402
-
 from server.embedded_db import EmbeddedMongo, free_port  # noqa: E402
 from services.tasks import Tasks  # noqa: E402
 from store import Person, Store, make_client  # noqa: E402
