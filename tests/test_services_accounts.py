@@ -4,10 +4,12 @@ lockout and rehashing, logins, live tickets and Todo-Backend capabilities."""
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 from bson import ObjectId
 from harness.settings import make_config
 from harness.users import PASSWORD, new_username
 
+import config as settings
 import services
 from services.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS, Accounts
 from services.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
@@ -90,6 +92,32 @@ async def test_a_weaker_hash_is_replaced_on_a_successful_check(accounts, store):
     stored = (await store.db.users.find_one({"_id": ObjectId(user.id)}))["password_hash"]
     assert stored != weak
     assert await accounts.passwords.verify(stored, PASSWORD) == (True, False)
+
+
+async def test_a_hash_at_the_former_defaults_moves_to_owasps_on_login(store):
+    """Hashes stored before the defaults became OWASP's (argon2-cffi's own: 64 MiB,
+    3 passes, 4 lanes) are rehashed at the defaults by their owner's next login."""
+    defaults = settings.load([], environ={})
+    owasp = {
+        name: getattr(defaults, name)
+        for name in ("password_hash_memory", "password_hash_iterations", "password_hash_lanes")
+    }
+    assert owasp == {
+        "password_hash_memory": 19 * 1024,
+        "password_hash_iterations": 2,
+        "password_hash_lanes": 1,
+    }
+    accounts = services.build(make_config(**owasp), store).accounts
+    user = await store.users.create(new_username(), PasswordHasher().hash(PASSWORD))
+    assert user.password_hash and user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+    await accounts.check_password(user.username, PASSWORD, ADDRESS)
+
+    rehashed = (await store.users.by_id(user.id)).password_hash
+    assert rehashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert await accounts.passwords.verify(rehashed, PASSWORD) == (True, False)
+    await accounts.check_password(user.username, PASSWORD, ADDRESS)
+    assert (await store.users.by_id(user.id)).password_hash == rehashed  # once only
 
 
 async def test_a_failed_check_keeps_the_weaker_hash(accounts, store):
