@@ -106,11 +106,14 @@ class Accounts:
             redeemed = invite
         try:
             password_hash = await self.passwords.hash(password)
-            return await self.store.users.create(username, password_hash)
+            user = await self.store.users.create(username, password_hash)
         except StoreConflict as e:
             if redeemed is not None:
                 await self.store.invites.give_back(redeemed)
             raise Conflict("that username is taken", field="username") from e
+        # failed logins under this name before it had an account still count
+        await self.store.login_failures.carry_over(username_key(username))
+        return user
 
     async def user(self, login: Login) -> User:
         """The account a login belongs to; NotAuthenticated when it went away while
@@ -133,16 +136,24 @@ class Accounts:
             )
         account = username_key(username)
         failures = self.store.login_failures
-        for locked_until in (
-            await failures.locked_until(account, MAX_FAILURES_PER_ADDRESS, address=address),
-            await failures.locked_until(account, MAX_FAILURES_PER_ACCOUNT),
-        ):
+        user, last_failed = await self.store.users.for_password_check(username)
+        # An account's document carries the time of its latest failure: without one
+        # within the window there are no failures to count, and a login reads none.
+        # A name without an account has no document: its failures are always read.
+        recent = None
+        if user is None or failures.may_have_recent(last_failed):
+            recent = await failures.recent(account, MAX_FAILURES_PER_ACCOUNT)
+            locks = (
+                recent.locked_until(MAX_FAILURES_PER_ADDRESS, address=address),
+                recent.locked_until(MAX_FAILURES_PER_ACCOUNT),
+            )
+            # locked by either: a retry can succeed once both have passed
+            locked_until = max((lock for lock in locks if lock is not None), default=None)
             if locked_until is not None:
                 raise TooManyRequests(
                     "too many failed logins for this account; try again later",
                     retry_after=seconds_until(locked_until),
                 )
-        user = await self.store.users.by_username(username)
         matches, needs_rehash = await self.passwords.verify(
             user.password_hash if user else None, password
         )
@@ -150,7 +161,8 @@ class Accounts:
             await failures.record(account, address=address)
             # the same answer for an unknown user and a wrong password
             raise NotAuthenticated("wrong username or password")
-        await failures.clear(account, address=address)
+        if recent is not None and recent.any_from(address):
+            await failures.clear(account, address=address)
         if needs_rehash:
             await self.store.users.set_password_hash(user.id, await self.passwords.hash(password))
         return user

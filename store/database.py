@@ -76,7 +76,9 @@ class Store:
         self.db = client[database]
         self.users = Users(self.db.users)
         self.tokens = Tokens(self.db.tokens)
-        self.login_failures = LoginFailures(self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS)
+        self.login_failures = LoginFailures(
+            self.db.login_failures, LOGIN_FAILURE_WINDOW_SECONDS, accounts=self.db.users
+        )
         self.changes = Changes(self.db.changes, self.db.change_counters, CHANGE_RETENTION_SECONDS)
         self.tickets = Tickets(self.db.live_tickets, self.db.tokens)
         self.idempotency_keys = IdempotencyKeys(

@@ -30,6 +30,10 @@ class User:
     admin: bool = False  # may read every user's scores; set by `taskhub user admin`
 
 
+# The time of the account's latest failed login, in milliseconds (store/compat.py:
+# stored_time), written by store/login_failures.py; absent when it never had one.
+LAST_FAILED_LOGIN = "last_failed_login_ms"
+
 # "admin" is absent unless an operator turned it on; a boolean written with $set may
 # come back as 1/0 (store/compat.py: typed)
 _SCHEMA = {"username": str, "admin": bool}
@@ -93,6 +97,15 @@ class Users:
     async def by_username(self, username: str) -> User | None:
         doc = await self.collection.find_one(exact({"username_key": username_key(username)}))
         return _user(doc) if doc else None
+
+    async def for_password_check(self, username: str) -> tuple[User | None, int | None]:
+        """The account named ``username`` (None when there is none) and the time of
+        its latest failed login (``LAST_FAILED_LOGIN``; None when never), in one read."""
+        doc = await self.collection.find_one(exact({"username_key": username_key(username)}))
+        if doc is None:
+            return None, None
+        last_failed = doc.get(LAST_FAILED_LOGIN)
+        return _user(doc), None if last_failed is None else int(last_failed)
 
     async def by_id(self, user_id: str) -> User | None:
         try:

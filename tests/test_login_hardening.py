@@ -8,6 +8,7 @@ import base64
 
 import httpx
 import pytest
+from harness.database import Commands, fresh_store
 from harness.users import PASSWORD, login, register
 
 from services.accounts import MAX_FAILURES_PER_ADDRESS
@@ -37,6 +38,66 @@ async def test_a_strangers_guesses_do_not_lock_the_owner_out(apps):
             "/todo/api/v1.0/tasks", headers={**OWNER, **basic(username, PASSWORD)}
         )
         assert classic.status_code == 200
+
+
+async def test_a_login_takes_two_round_trips_unless_its_account_has_failed_lately(
+    mongodb_uri, apps
+):
+    commands = Commands()
+    async with fresh_store(mongodb_uri, event_listeners=[commands]) as store:
+        url = await apps.url(store=store, xheaders=True)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            username = await register(c)
+            right = {"username": username, "password": PASSWORD}
+
+            async def sent_by(body: dict[str, str], status: int) -> list[tuple[str, str]]:
+                commands.clear()
+                response = await c.post("/api/login", json=body, headers=OWNER)
+                assert response.status_code == status, response.text
+                c.cookies.clear()
+                return commands.names()
+
+            # the account, which says it has no recent failures, and the new login
+            assert await sent_by(right, 200) == [("find", "users"), ("insert", "tokens")]
+            assert await sent_by(right, 200) == [("find", "users"), ("insert", "tokens")]
+            # a failure: marked on the account first, then stored
+            wrong = {**right, "password": "wrong-password"}
+            assert await sent_by(wrong, 401) == [
+                ("find", "users"),
+                ("update", "users"),
+                ("insert", "login_failures"),
+            ]
+            # then counted (both counters in one read) before each check
+            assert await sent_by(wrong, 401) == [
+                ("find", "users"),
+                ("find", "login_failures"),
+                ("update", "users"),
+                ("insert", "login_failures"),
+            ]
+            # within the window, logins read the failures; this address's are cleared once
+            assert await sent_by(right, 200) == [
+                ("find", "users"),
+                ("find", "login_failures"),
+                ("delete", "login_failures"),
+                ("insert", "tokens"),
+            ]
+            assert await sent_by(right, 200) == [
+                ("find", "users"),
+                ("find", "login_failures"),
+                ("insert", "tokens"),
+            ]
+
+
+async def test_failures_under_a_name_count_once_an_account_takes_it(apps):
+    async with httpx.AsyncClient(base_url=await apps.url(xheaders=True)) as c:
+        username = "not_yet_taken"
+        wrong = {"username": username, "password": "wrong-password"}
+        for _ in range(MAX_FAILURES_PER_ADDRESS):
+            assert (await c.post("/api/login", json=wrong, headers=STRANGER)).status_code == 401
+        await register(c, username)
+        right = {"username": username, "password": PASSWORD}
+        assert (await c.post("/api/login", json=right, headers=STRANGER)).status_code == 429
+        assert (await c.post("/api/login", json=right, headers=OWNER)).status_code == 200
 
 
 async def test_basic_password_checks_are_limited_per_address(apps):

@@ -124,6 +124,9 @@ async def every_request_path(store: Store) -> dict[str, Any]:
         await failures.record("cost")
         await failures.locked_until("cost", 5)
         await failures.clear("cost")
+    await store.users.for_password_check(user.username)
+    await store.login_failures.recent("cost", 100)
+    await store.login_failures.carry_over("cost")
     await store.scores.add("13800000000", [1, 2, 3], ["x", "y", "z"], user.id)
     assert len(await store.scores.submitted_by(user.id, "13800000000", 10)) == 1
     capability = await store.todos_urls.capability(user.id)
