@@ -20,7 +20,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
 from .changes import change
-from .compat import CHANGES_POLL_INTERVAL, LOGINS_POLL_INTERVAL, lacks_change_streams, plain
+from .compat import (
+    CHANGES_POLL_INTERVAL,
+    LOGINS_POLL_INTERVAL,
+    PollPace,
+    lacks_change_streams,
+    plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +35,9 @@ log = logging.getLogger(__name__)
 HISTORY_LOST = (280, 286)
 
 # How long the server may hold a getMore open waiting for events. A server that
-# answers at once instead (the embedded one does) is polled at most every
-# ``poll_interval`` seconds rather than in a tight loop (store/compat.py).
+# answers at once instead (the embedded one does) is polled, every ``poll_interval``
+# seconds right after an event and backing off to about once a second when quiet
+# (store/compat.py: PollPace), rather than in a tight loop.
 MAX_AWAIT_MS = 1000
 CLOSE_TIMEOUT = 2.0  # seconds to tell the server a stream is closed
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between reopen attempts, then the last
@@ -59,7 +66,8 @@ class Watch:
         self.collection = collection
         self.pipeline = pipeline
         self.on_event = on_event
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval  # the fast pace, right after an event
+        self.pace = PollPace(poll_interval)
         self.on_history_lost = on_history_lost
         self.resume_token: Any = None
         self.reopened = 0  # how many times the stream was reopened after a break
@@ -128,6 +136,7 @@ class Watch:
                 self.resume_token = self._stream.resume_token
                 failures = 0
                 if event is not None:
+                    self.pace.event()
                     try:
                         self.on_event(event)
                     except Exception:  # one bad event must not stop the stream
@@ -138,9 +147,9 @@ class Watch:
                     continue
                 if not self._stream.alive:  # invalidated: the collection was dropped
                     await self._close_stream()
-                waited = loop.time() - started
-                if waited < self.poll_interval:
-                    await asyncio.sleep(self.poll_interval - waited)
+                pause = self.pace.pause(loop.time() - started)
+                if pause > 0:
+                    await asyncio.sleep(pause)
             except asyncio.CancelledError:
                 raise
             except InvalidOperation:

@@ -215,11 +215,67 @@ def time_from_stored(millis: int) -> datetime:
 
 # --- change streams ---
 
-# How often to ask for more events. The embedded server answers a getMore at once
-# even when it has nothing; a real replica set holds it open for ``maxAwaitTimeMS``
-# (see store/change_stream.py), and then these pauses are never reached.
+# How often to ask for more events. A real replica set holds a change stream's
+# getMore open for ``maxAwaitTimeMS`` (store/change_stream.py) and answers as soon as
+# an event comes, so nothing need poll there. The embedded server answers a getMore
+# at once even when it has nothing, so a stream on it is polled, adaptively: every
+# CHANGES_POLL_INTERVAL (LOGINS_POLL_INTERVAL) while events come and for
+# POLL_FAST_FOR seconds after the last one, then backing off (doubling) to one
+# getMore every POLL_IDLE_INTERVAL. A change after a quiet period thus reaches the
+# sockets within about POLL_IDLE_INTERVAL plus one getMore (about 1 s), and the ones
+# that follow it within the fast interval; an idle process asks about once a second
+# per stream instead of ~50 times.
 CHANGES_POLL_INTERVAL = 0.02
 LOGINS_POLL_INTERVAL = 0.25
+POLL_IDLE_INTERVAL = 1.0
+POLL_FAST_FOR = 2.0
+POLL_BACKOFF = 2.0
+# A getMore that took at least this long to come back empty was held open by the
+# server (a real MongoDB's maxAwaitTimeMS): that stream is never paused again.
+SERVER_AWAITS_SECONDS = 0.5
+
+
+class PollPace:
+    """How long a change stream pauses after a getMore that brought nothing.
+
+    On a server that holds the getMore open (a real MongoDB) the pause is always
+    zero: the blocking getMore is the wait. On one that answers at once (the
+    embedded server) the pause is short right after an event and grows to
+    ``idle`` seconds once the stream has been quiet for ``fast_for`` seconds.
+    """
+
+    def __init__(
+        self,
+        fast: float,
+        *,
+        idle: float = POLL_IDLE_INTERVAL,
+        fast_for: float = POLL_FAST_FOR,
+        backoff: float = POLL_BACKOFF,
+    ):
+        self.fast = fast
+        self.idle = max(idle, fast)
+        self.fast_for = fast_for
+        self.backoff = backoff
+        self.interval = fast
+        self.last_event = time.monotonic()  # a stream just (re)opened starts fast
+        self.server_awaits = False
+
+    def event(self) -> None:
+        """An event came: poll fast again."""
+        self.interval = self.fast
+        self.last_event = time.monotonic()
+
+    def pause(self, waited: float) -> float:
+        """Seconds to sleep after a getMore that took ``waited`` seconds and brought
+        nothing."""
+        if waited >= SERVER_AWAITS_SECONDS:
+            self.server_awaits = True
+        if self.server_awaits:
+            return 0.0
+        if time.monotonic() - self.last_event >= self.fast_for:
+            self.interval = min(self.idle, self.interval * self.backoff)
+        return max(0.0, self.interval - waited)
+
 
 _EXTENDED_JSON = json_util.JSONOptions(tz_aware=True, tzinfo=UTC)
 
