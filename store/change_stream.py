@@ -20,7 +20,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
 from .changes import change
-from .compat import CHANGES_POLL_INTERVAL, LOGINS_POLL_INTERVAL, lacks_change_streams, plain
+from .compat import (
+    CHANGES_POLL_INTERVAL,
+    LOGINS_POLL_INTERVAL,
+    exact,
+    lacks_change_streams,
+    plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +185,7 @@ def task_changes(
     """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
     return Watch(
         changes_collection,
-        [{"$match": {"operationType": "insert"}}],
+        [{"$match": exact({"operationType": "insert"})}],
         lambda event: on_change(change(plain(event["fullDocument"]))),
         poll_interval=poll_interval,
         on_history_lost=on_history_lost,
@@ -194,7 +200,7 @@ def ended_logins(
     """The digest of every login that ends: logout, revocation or expiry."""
     return Watch(
         tokens_collection,
-        [{"$match": {"operationType": "delete"}}],
+        [{"$match": exact({"operationType": "delete"})}],
         # the id comes from documentKey (store/compat.py: plain)
         lambda event: on_ended(event["documentKey"]["_id"]),
         poll_interval=poll_interval,
