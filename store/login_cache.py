@@ -19,15 +19,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from .change_stream import ChangeStreamsUnsupported, Watch, ended_logins
-
-if TYPE_CHECKING:
-    from .tokens import Login
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,30 @@ MAX_AGE = 60.0  # seconds
 RETRY_FOLLOWING = 30.0
 
 
+class CachedLogin(Protocol):
+    """What is remembered of a login (store.tokens.Login)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+L = TypeVar("L", bound=CachedLogin)
+
+
 @dataclass
-class Remembered:
-    login: Login
+class Remembered(Generic[L]):
+    login: L
     stored_at: float  # monotonic seconds
     last_used_ms: int | None  # as last read or written
 
 
-class LoginCache:
+class LoginCache(Generic[L]):
     """Logins by digest, bounded in number (the least recently used go first) and in
     age. Ends are counted (``generation``) so that a lookup that read a login before
     it ended, and finishes after, does not remember it."""
@@ -59,7 +73,7 @@ class LoginCache:
         self.max_entries = max_entries
         self.max_age = max_age
         self.clock = clock
-        self.entries: OrderedDict[str, Remembered] = OrderedDict()
+        self.entries: OrderedDict[str, Remembered[L]] = OrderedDict()
         self.generation = 0
         # what ended at which generation, the last max_entries of each
         self._ended_digests: OrderedDict[str, int] = OrderedDict()
@@ -71,7 +85,7 @@ class LoginCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def get(self, digest: str) -> Remembered | None:
+    def get(self, digest: str) -> Remembered[L] | None:
         entry = self.entries.get(digest)
         if entry is None:
             self.misses += 1
@@ -84,7 +98,7 @@ class LoginCache:
         self.hits += 1
         return entry
 
-    def put(self, login: Login, last_used_ms: int | None, since: int) -> None:
+    def put(self, login: L, last_used_ms: int | None, since: int) -> None:
         """Remembers ``login``, read when ``generation`` was ``since``, unless it (or
         logins of its user) ended meanwhile."""
         digest = login.digest

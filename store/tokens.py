@@ -82,7 +82,7 @@ class Tokens:
     def __init__(self, collection: AsyncCollection):
         self.collection = collection
         # recent logins, remembered while the stream of ended logins is followed
-        self.cache = LoginCache()
+        self.cache: LoginCache[Login] = LoginCache()
         self.ended = EndedLogins(collection)
         self.ended.listen(self.cache.end)
         self.ended.on_lost.append(self.cache.clear)
