@@ -217,16 +217,18 @@ class Hub:
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
-        watches = [
-            self.store.watch_changes(self.publish, self.catch_up_everyone),
-            self.store.watch_ended_logins(self.revoke),
-        ]
+        # ended logins come from the process's one stream of them, which the login
+        # cache follows too (store/login_cache.py: EndedLogins)
+        ended = self.store.tokens.ended
+        ended.listen(self.revoke)
+        watch = self.store.watch_changes(self.publish, self.catch_up_everyone)
         try:
-            for watch in watches:
-                await watch.start()
-                self.watches.append(watch)
+            await ended.start()
+            await watch.start()
+            self.watches.append(watch)
         except BaseException:
             self._starting = None
+            ended.unlisten(self.revoke)
             await self._stop_watches()
             raise
 
@@ -234,6 +236,7 @@ class Hub:
         """Closes every socket (clients reconnect elsewhere and catch up) and the streams."""
         for subscriber in [s for group in self.by_owner.values() for s in group]:
             subscriber.close(code, reason)
+        self.store.tokens.ended.unlisten(self.revoke)
         await self._stop_watches()
         for task in list(self._tasks):
             task.cancel()

@@ -24,6 +24,7 @@ from .compat import (
     CHANGES_POLL_INTERVAL,
     LOGINS_POLL_INTERVAL,
     PollPace,
+    exact,
     lacks_change_streams,
     plain,
 )
@@ -188,7 +189,7 @@ def task_changes(
     """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
     return Watch(
         changes_collection,
-        [{"$match": {"operationType": "insert"}}],
+        [{"$match": exact({"operationType": "insert"})}],
         lambda event: on_change(change(plain(event["fullDocument"]))),
         poll_interval=poll_interval,
         on_history_lost=on_history_lost,
@@ -203,7 +204,7 @@ def ended_logins(
     """The digest of every login that ends: logout, revocation or expiry."""
     return Watch(
         tokens_collection,
-        [{"$match": {"operationType": "delete"}}],
+        [{"$match": exact({"operationType": "delete"})}],
         # the id comes from documentKey (store/compat.py: plain)
         lambda event: on_ended(event["documentKey"]["_id"]),
         poll_interval=poll_interval,

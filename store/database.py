@@ -195,6 +195,7 @@ class Store:
             await self.client.admin.command("ping")
 
     async def close(self) -> None:
+        await self.tokens.ended.stop()
         await self.client.close()
 
     # --- expiry on a standalone, where there are no TTL indexes (create_indexes) ---

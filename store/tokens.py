@@ -23,6 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from .clock import utcnow
 from .compat import exact, stored_time, time_from_stored
+from .login_cache import EndedLogins, Following, LoginCache
 from .users import User
 
 
@@ -80,6 +81,12 @@ def token_digest(token: str) -> str:
 class Tokens:
     def __init__(self, collection: AsyncCollection):
         self.collection = collection
+        # recent logins, remembered while the stream of ended logins is followed
+        self.cache: LoginCache[Login] = LoginCache()
+        self.ended = EndedLogins(collection)
+        self.ended.listen(self.cache.end)
+        self.ended.on_lost.append(self.cache.clear)
+        self.following = Following(self.ended)
 
     async def create_indexes(self) -> None:
         # expires_at: indexed, and expired logins removed, by the Store (a TTL index
@@ -117,31 +124,51 @@ class Tokens:
 
     async def lookup(self, token: str) -> Login | None:
         """The live login ``token`` stands for, its last use recorded (at most once
-        per LAST_USED_RESOLUTION: within it, the lookup is the only round trip)."""
+        per LAST_USED_RESOLUTION). A login this process looked up lately is answered
+        from its memory (store/login_cache.py) with no round trip, but for recording
+        its use once per LAST_USED_RESOLUTION; otherwise the lookup is the only one."""
+        digest = token_digest(token)
         now = utcnow()
-        doc = await self.collection.find_one(
-            exact({"_id": token_digest(token), "expires_at": {"$gt": now}})
-        )
+        now_ms = stored_time(now)
+        remembered = self.cache.get(digest) if self.ended.following else None
+        if remembered is not None and remembered.login.expires_at > now:
+            last_used = remembered.last_used_ms
+            if self._due(last_used, now_ms):
+                remembered.last_used_ms = now_ms  # concurrent requests: one writes
+                await self._touch(digest, last_used, now_ms)
+            return remembered.login
+        following = await self.following.ensure()
+        since = self.cache.generation
+        doc = await self.collection.find_one(exact({"_id": digest, "expires_at": {"$gt": now}}))
         if doc is None:
             return None
-        await self._touch(doc, stored_time(now))
-        return login_from(doc)
-
-    async def _touch(self, doc: Mapping[str, Any], now_ms: int) -> None:
         last_used = doc.get("last_used_ms")
+        if self._due(last_used, now_ms):
+            await self._touch(digest, last_used, now_ms)
+            last_used = now_ms
+        login = login_from(doc)
+        if following and self.ended.following:
+            self.cache.put(login, last_used, since)
+        return login
+
+    @staticmethod
+    def _due(last_used: int | None, now_ms: int) -> bool:
+        """Whether a use at ``now_ms`` is to be written, the last being ``last_used``."""
+        return last_used is None or last_used <= now_ms - LAST_USED_RESOLUTION * 1000
+
+    async def _touch(self, digest: str, last_used: int | None, now_ms: int) -> None:
+        # conditional, so that of concurrent requests (of every process) one writes;
+        # a login stored before last uses were recorded has none
         cutoff = now_ms - LAST_USED_RESOLUTION * 1000
-        if last_used is not None and last_used > cutoff:
-            return
-        # conditional, so that of concurrent requests one writes; a login stored
-        # before last uses were recorded has none
         recorded = {"$exists": False} if last_used is None else {"$lte": cutoff}
         await self.collection.update_one(
-            exact({"_id": doc["_id"], "last_used_ms": recorded}),
+            exact({"_id": digest, "last_used_ms": recorded}),
             {"$set": {"last_used_ms": now_ms}},
         )
 
     async def revoke(self, digest: str) -> None:
         await self.collection.delete_one(exact({"_id": digest}))
+        self.cache.end(digest)  # other processes hear of it through the stream
 
     async def of_user(self, user_id: str) -> list[LoginDetails]:
         """The user's live logins, newest first."""
@@ -153,6 +180,8 @@ class Tokens:
     async def revoke_by_id(self, user_id: str, login_id: str) -> bool:
         """Ends the login of ``user_id`` named ``login_id``; whether there was one."""
         result = await self.collection.delete_one(exact({"user_id": user_id, "login_id": login_id}))
+        # which of the user's logins it was is not read back: all are forgotten here
+        self.cache.end_user(user_id)
         if result.deleted_count:
             return True
         if not LEGACY_LOGIN_ID.fullmatch(login_id):
@@ -166,6 +195,7 @@ class Tokens:
                 deleted = await self.collection.delete_one(
                     exact({"_id": doc["_id"], "user_id": user_id})
                 )
+                self.cache.end(doc["_id"])
                 return deleted.deleted_count == 1
         return False
 
@@ -176,6 +206,7 @@ class Tokens:
         if digest is not None:
             match["_id"] = {"$ne": digest}
         result = await self.collection.delete_many(exact(match))
+        self.cache.end_user(user_id, keep=digest)
         return result.deleted_count
 
 

@@ -225,17 +225,35 @@ async def test_last_use_is_written_at_most_once_a_minute(client, store):
     _, current, _ = await two_logins(client)
     digest = token_digest(current)
     tokens = store.tokens.collection
+    memory = store.tokens.cache  # this process's recent logins
+
+    async def last_used() -> int:
+        return (await tokens.find_one({"_id": digest}))["last_used_ms"]
 
     recent = stored_time(datetime.now(UTC) - timedelta(seconds=30))
     await tokens.update_one({"_id": digest}, {"$set": {"last_used_ms": recent}})
+    memory.clear()  # read from the database, then remembered
     assert await status(client, current) == 200
-    assert (await tokens.find_one({"_id": digest}))["last_used_ms"] == recent  # not rewritten
+    assert await status(client, current) == 200
+    assert memory.entries[digest].last_used_ms == recent
+    assert await last_used() == recent  # not rewritten
 
+    # minutes later, as the database holds it and as a fresh lookup reads it
     stale = stored_time(datetime.now(UTC) - timedelta(minutes=5))
     await tokens.update_one({"_id": digest}, {"$set": {"last_used_ms": stale}})
+    memory.clear()
     before = stored_time(datetime.now(UTC))
     assert await status(client, current) == 200
-    assert (await tokens.find_one({"_id": digest}))["last_used_ms"] >= before
+    assert await last_used() >= before
+
+    # ... and as a remembered login holds it: written without reading the login again
+    await tokens.update_one({"_id": digest}, {"$set": {"last_used_ms": stale}})
+    memory.entries[digest].last_used_ms = stale
+    before = stored_time(datetime.now(UTC))
+    assert await status(client, current) == 200
+    assert await last_used() >= before
+    assert await status(client, current) == 200
+    assert memory.entries[digest].last_used_ms >= before
     listed = next(e for e in await logins(client, current) if e["current"])
     used = datetime.fromisoformat(listed["last_used_at"].replace("Z", "+00:00"))
     assert datetime.now(UTC) - used < timedelta(minutes=1)

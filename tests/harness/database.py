@@ -99,23 +99,53 @@ async def fresh_store(
 
 
 class Commands(monitoring.CommandListener):
-    """Every command a client sends, as (name, collection or None, command document)."""
+    """Every command a client sends, as (name, collection or None, command document).
+
+    ``requests()`` leaves out what the change streams send in the background (their
+    opening ``aggregate``, their ``getMore`` polls, ``killCursors``)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, dict[str, Any]]] = []
+        self.stream_cursors: set[int] = set()
+        self._opening_streams: set[int] = set()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
+        if name == "aggregate" and any(
+            "$changeStream" in stage for stage in event.command.get("pipeline", [])
+        ):
+            self._opening_streams.add(event.request_id)
         self.sent.append((name, event.command.get(name), dict(event.command)))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        if event.request_id in self._opening_streams:
+            self._opening_streams.discard(event.request_id)
+            cursor = event.reply.get("cursor", {}).get("id")
+            if cursor:
+                self.stream_cursors.add(int(cursor))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._opening_streams.discard(event.request_id)
 
     def clear(self) -> None:
         self.sent.clear()
 
     def names(self) -> list[tuple[str, Any]]:
         return [(name, target) for name, target, _ in self.sent]
+
+    def requests(self) -> list[tuple[str, Any]]:
+        """``names()`` but for the change streams' commands."""
+        return [
+            (name, target)
+            for name, target, command in self.sent
+            if not self._of_stream(name, target, command)
+        ]
+
+    def _of_stream(self, name: str, target: Any, command: dict[str, Any]) -> bool:
+        if name == "aggregate":
+            return any("$changeStream" in stage for stage in command.get("pipeline", []))
+        if name == "getMore":
+            return int(target) in self.stream_cursors
+        if name == "killCursors":
+            return all(int(c) in self.stream_cursors for c in command.get("cursors", []))
+        return False
