@@ -176,6 +176,18 @@ def percentile(values: list[float], p: float) -> float:
 # --- the run ---
 
 
+def taskhub_command(port: int, uri: str, database: str, work: Path, *extra: str) -> list[str]:
+    """A taskhub process's arguments for ``spawn``: on ``database``, quiet, with
+    ``extra`` settings."""
+    return [
+        "app.py",
+        *("--port", str(port), "--mongodb-uri", uri, "--database", database),
+        *("--data-dir", str(work), "--cookie-secret", secrets.token_urlsafe(32)),
+        *("--log-level", "warning"),
+        *extra,
+    ]
+
+
 async def run(args: argparse.Namespace) -> None:
     deadline = time.monotonic() + args.time_limit
     limit = raise_open_files_limit()
@@ -196,23 +208,9 @@ async def run(args: argparse.Namespace) -> None:
         for port in ports:
             processes.append(
                 spawn(
-                    [
-                        "app.py",
-                        "--port",
-                        str(port),
-                        "--mongodb-uri",
-                        uri,
-                        "--database",
-                        database,
-                        "--data-dir",
-                        str(work),
-                        "--cookie-secret",
-                        secrets.token_urlsafe(32),
-                        "--log-level",
-                        "warning",
-                        "--live-max-sockets",
-                        str(max(sizes)),
-                    ],
+                    taskhub_command(
+                        port, uri, database, work, "--live-max-sockets", str(max(sizes))
+                    ),
                     work / f"taskhub-{port}.log",
                 )
             )

@@ -44,6 +44,7 @@ from bench.live import (  # noqa: E402
     percentile,
     raise_open_files_limit,
     spawn,
+    taskhub_command,
     wait_http,
 )
 from server.embedded_db import EmbeddedMongo, free_port  # noqa: E402
@@ -130,20 +131,11 @@ async def run(args: argparse.Namespace) -> None:
         for port in ports:
             processes.append(
                 spawn(
-                    [
-                        "app.py",
-                        "--port",
-                        str(port),
-                        "--mongodb-uri",
+                    taskhub_command(
+                        port,
                         uri,
-                        "--database",
                         database,
-                        "--data-dir",
-                        str(work),
-                        "--cookie-secret",
-                        secrets.token_urlsafe(32),
-                        "--log-level",
-                        "warning",
+                        work,
                         "--max-members-per-list",
                         str(max(args.members, 2)),
                         # the setup logs in members + 1 users from one address
@@ -155,7 +147,7 @@ async def run(args: argparse.Namespace) -> None:
                         "1",
                         "--password-hash-lanes",
                         "1",
-                    ],
+                    ),
                     work / f"taskhub-{port}.log",
                 )
             )
