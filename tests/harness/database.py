@@ -14,8 +14,10 @@ from typing import Any
 import pymongo
 from pymongo import monitoring
 
-from server.embedded_db import EmbeddedMongo, die_with_parent, free_port
+from server.embedded_db import EmbeddedMongo, die_with_parent
 from store import Store, bounded, make_client
+
+from .ports import free_port
 
 __all__ = ["Commands", "EmbeddedServer", "free_port", "fresh_store", "wait_for_ping"]
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,37 +17,9 @@ import pymongo
 
 from devstack.stack import TLS, Stack
 
+from .ports import free_port_block
 from .settings import CHEAP_HASHING, make_config
 from .users import PASSWORD
-
-
-def ephemeral_low() -> int:
-    """Where the kernel's ports for outgoing connections start: a port above it, free
-    now, may be taken by any client's connection before our server binds it."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port_block(count: int) -> int:
-    """A port P with P .. P+count-1 all free on 127.0.0.1 (nginx, then the processes),
-    below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(10000, max(ephemeral_low(), 10000 + 2 * count) - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports")
 
 
 def cheap_hashing_flags() -> list[str]:
