@@ -550,7 +550,7 @@ class Tasks:
     async def adopt_unlisted(self, username_of: Callable[[str], Awaitable[str | None]]) -> int:
         """Gives each task stored before there were lists its owner's default list (made
         now where missing), its new fields and sort keys; how many. Run at start-up:
-        such tasks are found by a scan, once."""
+        a scan of the tasks, which finds none once every task has its list."""
         docs = await self.collection.find({"list": {"$exists": False}}).to_list()
         names: dict[str, str] = {}
         for doc in docs:
