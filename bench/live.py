@@ -38,6 +38,7 @@ import tornado.websocket  # noqa: E402
 from tornado.httpclient import HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
+from bench.processes import stop, wait_http  # noqa: E402
 from server.embedded_db import EmbeddedMongo, die_with_parent, free_port  # noqa: E402
 
 PASSWORD = "bench password 123"
@@ -82,21 +83,6 @@ def raise_open_files_limit() -> int:
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-async def wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{url}: the process exited with {process.returncode}")
-            try:
-                await client.get(url)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{url} did not answer within {timeout}s") from None
-                await asyncio.sleep(0.1)
 
 
 def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
@@ -290,13 +276,7 @@ async def run(args: argparse.Namespace) -> None:
                 )
                 await asyncio.sleep(0.5)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         if embedded:
             await embedded.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -61,16 +61,22 @@ class Processes:
         return self.start(name, [sys.executable, *args])
 
     def stop_all(self, timeout: float = 15) -> None:
-        for process in reversed(self.started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in reversed(self.started):
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(list(reversed(self.started)), timeout)
         self.started = []
+
+
+def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """SIGTERM to each process still running, then each waited for in turn; one that
+    outlasts ``timeout`` is killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,8 +44,8 @@ from bench.live import (  # noqa: E402
     raise_open_files_limit,
     spawn,
     taskhub_command,
-    wait_http,
 )
+from bench.processes import stop, wait_http  # noqa: E402
 from server.embedded_db import EmbeddedMongo, free_port  # noqa: E402
 from services.tasks import Tasks  # noqa: E402
 from store import Person, Store, make_client  # noqa: E402
@@ -164,14 +163,7 @@ async def run(args: argparse.Namespace) -> None:
             await store.client.drop_database(database)
             await store.close()
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)
         if embedded:
             await embedded.stop()
         shutil.rmtree(work, ignore_errors=True)
