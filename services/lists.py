@@ -131,7 +131,7 @@ class Lists:
     async def rename(
         self, person: Person, list_id: str, name: str, *, versions: Collection[int] | None = None
     ) -> dict[str, Any]:
-        await self.role(person, list_id, OWNERS)
+        await self.default_made(person, list_id)
         try:
             return await self.store.lists.rename(
                 person, list_id, name, allowed=OWNERS, versions=versions
@@ -143,7 +143,7 @@ class Lists:
         self, person: Person, list_id: str, *, versions: Collection[int] | None = None
     ) -> dict[str, Any]:
         """Deletes the list with its tasks (each with its change)."""
-        await self.role(person, list_id, OWNERS)
+        await self.default_made(person, list_id)
         try:
             gone = await self.store.tasks.delete_list(
                 person, list_id, allowed=OWNERS, versions=versions
@@ -241,6 +241,13 @@ class Lists:
         if role not in allowed:
             raise refusal(NoAccess(role), allowed=allowed)
         return role
+
+    async def default_made(self, person: Person, list_id: str) -> None:
+        """Makes the person's default list if ``list_id`` names it and it is not there
+        yet, so that the write's own membership check finds it; other lists are
+        checked by the write itself, in its transaction."""
+        if list_id == person.id:
+            await self.store.lists.ensure_default(person)
 
     async def person(self, username: str) -> Person:
         user = await self.store.users.by_username(username)
