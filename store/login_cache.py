@@ -25,7 +25,7 @@ from typing import Generic, Protocol, TypeVar
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from .change_stream import ChangeStreamsUnsupported, Watch, ended_logins
+from .change_stream import CLOSE_TIMEOUT, ChangeStreamsUnsupported, Watch, ended_logins
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,16 @@ class EndedLogins:
         self.watch = watch
 
     async def stop(self) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            # a stream being opened now would be left open on a closing client
+            try:
+                await asyncio.wait_for(asyncio.shield(starting), CLOSE_TIMEOUT)
+            except TimeoutError:
+                starting.cancel()
+            except Exception:
+                pass  # it failed to open: nothing to stop
         watch, self.watch = self.watch, None
-        self._starting = None
         for lost in self.on_lost:
             lost()  # nothing heard from here on: forget what relied on it
         if watch is not None:
