@@ -18,6 +18,9 @@ from harness.processes import RUNNING, alive, cmdline
 
 from store import Store
 
+# the board in Chromium: the fixtures browser and processes
+pytest_plugins = ["harness.browser"]
+
 # Set to the session's base temporary directory: every process the suite starts
 # inherits it (not TASKHUB_-prefixed, which tests strip from their children's env).
 SESSION_MARK = "PYTEST_TASKHUB_SESSION"

@@ -13,88 +13,25 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from harness.browser import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    WITHIN,
+    open_page,
+    sign_in,
+    task,
+    titles,
+)
 from harness.processes import TaskhubProcess
-from harness.settings import ROOT
 from harness.users import PASSWORD, login, register
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; ./test installs it
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests may run as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # no calls home: this machine's network is closed, and a test needs none
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-WITHIN = 1000  # ms: a change shows up in the other page within a second
-
-
-@pytest.fixture
-async def browser():
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: ./test installs it"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def processes(store, mongodb_uri, tmp_path):
-    """Two taskhub processes on different ports, sharing the test's database."""
-    started = [
-        await TaskhubProcess(
-            data_dir=tmp_path, mongodb_uri=mongodb_uri, database=store.db.name
-        ).started()
-        for _ in range(2)
-    ]
-    yield started
-    for process in started:
-        await process.stopped()
-
-
-async def open_page(browser, url: str, errors: list[str], **context_options) -> Page:
-    context = await browser.new_context(**context_options)
-    page = await context.new_page()
-    page.on("pageerror", lambda e: errors.append(f"{url}: {e}"))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(f"{url}: {m.text}")
-            if m.type == "error" and "WebSocket" not in m.text  # refused reconnects are expected
-            else None
-        ),
-    )
-    await page.goto(url + "/")
-    return page
-
-
-async def sign_in(page: Page, username: str, *, register_first: bool = False) -> None:
-    if register_first:
-        await page.click("#tab-register")
-    await page.fill("#auth-form [name=username]", username)
-    await page.fill("#auth-form [name=password]", PASSWORD)
-    await page.click("#auth-submit")
-    await expect(page.locator("#board")).to_be_visible()
-    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
-
-
-def task(page: Page, title: str):
-    return page.locator(".task", has=page.locator(".title", has_text=title))
-
-
-async def titles(page: Page) -> list[str]:
-    return await page.locator(".task .title").all_inner_texts()
 
 
 async def test_two_browsers_one_user_two_processes(browser, processes, store, tmp_path):
@@ -104,19 +41,11 @@ async def test_two_browsers_one_user_two_processes(browser, processes, store, tm
         username = await register(client)
     errors: list[str] = []
 
-    first = await open_page(browser, a.url, errors, viewport={"width": 1200, "height": 800})
+    first = await open_page(browser, a.url, errors, **DESKTOP)
     await expect(first.locator("#auth")).to_be_visible()
     await first.screenshot(path=ARTIFACTS / "sign-in.png")
     await sign_in(first, username)
-    second = await open_page(
-        browser,
-        b.url,
-        errors,
-        viewport={"width": 390, "height": 844},
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-    )
+    second = await open_page(browser, b.url, errors, **PHONE)
     await sign_in(second, username)
     third = await open_page(browser, b.url, errors)
     await sign_in(third, username + "_other", register_first=True)
@@ -202,21 +131,14 @@ async def test_shared_list_owner_editor_viewer(browser, processes, store, tmp_pa
     async with httpx.AsyncClient(base_url=a.url) as client:
         owner_name, editor_name, viewer_name = [await register(client) for _ in range(3)]
     errors: list[str] = []
-    desktop = {"viewport": {"width": 1200, "height": 800}}
-    phone = {
-        "viewport": {"width": 390, "height": 844},
-        "is_mobile": True,
-        "has_touch": True,
-        "device_scale_factor": 2,
-    }
-    owner = await open_page(browser, a.url, errors, **desktop)
+    owner = await open_page(browser, a.url, errors, **DESKTOP)
     await sign_in(owner, owner_name)
-    editor = await open_page(browser, b.url, errors, **desktop)
+    editor = await open_page(browser, b.url, errors, **DESKTOP)
     await sign_in(editor, editor_name)
-    viewer = await open_page(browser, a.url, errors, **phone)
+    viewer = await open_page(browser, a.url, errors, **PHONE)
     await sign_in(viewer, viewer_name)
     # the editor's other tab, on the process without live updates: it says so
-    stale = await open_page(browser, c.url, errors, **desktop)
+    stale = await open_page(browser, c.url, errors, **DESKTOP)
     await stale.fill("#auth-form [name=username]", editor_name)
     await stale.fill("#auth-form [name=password]", PASSWORD)
     await stale.click("#auth-submit")
