@@ -146,3 +146,10 @@ async def test_toutiao_client(taskhub, code2session, store):
     user = await store.db.users.find_one({"username": result["username"]})
     assert user["toutiao_openid"].startswith("_000")
     assert code2session.requests[0]["anonymous_code"]
+
+
+async def test_platform_limits_are_enforced_and_kept(taskhub, code2session):
+    result = await run("limits", taskhub.url, code2session.url)
+    assert result["peak_requests"] == 10  # thirty calls, ten at a time
+    assert "https://" in result["release_error"]
+    assert all(requests <= 10 and sockets <= 5 for requests, sockets in result["peaks"])

@@ -6,13 +6,14 @@
 //
 // Node 18 or later; Node 20 takes --experimental-websocket to use its own WebSocket.
 // C2S_URL is a code2Session server with /dev/login (tests/code2session_server.py).
-// Prints "RESULT <json>" and exits 0 when every check of the scenario held.
+// Prints "RESULT <json>" and exits 0 when every check of the scenario held and no
+// device broke a platform rule (runtime.js) it was not made to break.
 'use strict';
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Device, ROOT, waitFor, tapOn } = require('./runtime.js');
+const { Device, ROOT, LIMITS, waitFor, tapOn } = require('./runtime.js');
 
 const TASKHUB_URL = process.env.TASKHUB_URL;
 const C2S_URL = process.env.C2S_URL;
@@ -25,8 +26,19 @@ function openid(prefix = 'o') {
   return (prefix + process.pid + 'x' + openids + 'harness' + '0'.repeat(28)).slice(0, 28);
 }
 
+const devices = []; // every device of the scenario, whose violations are checked at its end
+
 function device(options = {}) {
-  return new Device({ baseUrl: TASKHUB_URL, c2sUrl: C2S_URL, openid: openid(), ...options }).boot();
+  const dev = new Device({ baseUrl: TASKHUB_URL, c2sUrl: C2S_URL, openid: openid(), ...options });
+  devices.push(dev);
+  return dev.boot();
+}
+
+// A breach a scenario made on purpose: it happened, and is then forgotten.
+function expectViolation(dev, pattern) {
+  assert.equal(dev.violations.length, 1, JSON.stringify(dev.violations));
+  assert.match(dev.violations[0], pattern);
+  dev.violations.length = 0;
 }
 
 // The API as another client sees it, to check what the pages did.
@@ -282,6 +294,77 @@ const scenarios = {
     return { username: page.data.user.username };
   },
 
+  // the harness holds the platform's limits: an 11th request or a 6th socket fails,
+  // and the app's own calls queue below them; a release build calls only https://
+  async limits() {
+    const a = device({ name: 'A' });
+    await a.app.ready;
+    const token = a.storage.get('taskhub_token');
+    const { requests, sockets } = LIMITS.wechat;
+
+    const answers = [];
+    for (let i = 0; i <= requests; i++) {
+      answers.push(
+        new Promise((resolve) =>
+          a.api.request({ url: TASKHUB_URL + '/healthz', success: resolve, fail: resolve }),
+        ),
+      );
+    }
+    const results = await Promise.all(answers);
+    assert.deepEqual(results.slice(0, requests).map((r) => r.statusCode), Array(requests).fill(200));
+    assert.equal(results[requests].errMsg, 'request:fail exceed max task count');
+    expectViolation(a, /beyond 10 unanswered/);
+
+    // every status is an answer: `success`, with statusCode for the caller to check
+    const missing = await new Promise((resolve, reject) =>
+      a.api.request({ url: TASKHUB_URL + '/api/nothing-here', success: resolve, fail: reject }),
+    );
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.data.error.code, 'not_found');
+
+    const url = TASKHUB_URL.replace(/^http/, 'ws') + '/api/live';
+    const open = [];
+    for (let i = 0; i < sockets; i++) {
+      open.push(a.api.connectSocket({ url, header: { Authorization: 'Bearer ' + token } }));
+    }
+    const refused = await new Promise((resolve) =>
+      a.api.connectSocket({ url, fail: resolve, success: () => resolve(null) }),
+    );
+    assert.equal(refused.errMsg, 'connectSocket:fail exceed max task count');
+    expectViolation(a, /beyond 5 open/);
+    await waitFor(() => open.every((socket) => socket.readyState === 1), 'the sockets to open');
+    for (const socket of open) socket.close({});
+    await waitFor(() => a.openSockets === 0, 'the sockets to close');
+
+    // the app's own calls: thirty at once, every one answered, never more than ten out
+    a.peakRequests = 0;
+    const http = a.require(path.join(ROOT, 'utils/http.js'));
+    const many = await Promise.all(
+      Array.from({ length: 30 }, () => http.call({ path: '/healthz' })),
+    );
+    assert.ok(many.every((r) => r.statusCode === 200));
+    assert.equal(a.peakRequests, requests);
+
+    // a release build: the app refuses a plain http:// taskhub itself
+    const r = device({ name: 'R', release: true });
+    await assert.rejects(r.app.ready, /only https:\/\/ outside development/);
+    const page = r.open(TASKS);
+    await waitFor(() => page.data.error !== '', 'the page to say why');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(r.requests.length, 0);
+    assert.equal(r.sockets.length, 0);
+    r.close(page);
+    // and the harness fails one that tries
+    const denied = await new Promise((resolve) =>
+      r.api.request({ url: TASKHUB_URL + '/healthz', fail: resolve, success: resolve }),
+    );
+    assert.equal(denied.errMsg, 'request:fail url not in domain list');
+    expectViolation(r, /outside development/);
+    r.api.connectSocket({ url });
+    expectViolation(r, /outside development/);
+    return { peak_requests: a.peakRequests, release_error: page.data.error };
+  },
+
   // every handler a page's WXML binds exists in its Page(), and the files parse
   async files() {
     const app = JSON.parse(fs.readFileSync(path.join(ROOT, 'app.json'), 'utf8'));
@@ -326,6 +409,11 @@ async function main() {
     }
   }
   const result = await scenario();
+  for (const dev of devices) {
+    assert.deepEqual(dev.violations, [], dev.name + ' broke a platform rule');
+    assert.ok(dev.peakRequests <= dev.limits.requests && dev.peakSockets <= dev.limits.sockets);
+  }
+  result.peaks = devices.map((dev) => [dev.peakRequests, dev.peakSockets]);
   console.log('RESULT ' + JSON.stringify(result));
   // keep-alive connections and live sockets would hold the process open
   process.exit(0);

@@ -2,16 +2,46 @@
 //
 // success fires for every HTTP status, so the promise resolves with the status and
 // the caller decides; it rejects only when no answer came (network, timeout).
-const { mp } = require('./platform.js');
+// The platform fails a call beyond its limit of unanswered ones, so calls beyond it
+// wait here, in the order made, for one to finish.
+const { mp, LIMITS, allowed } = require('./platform.js');
+
+let running = 0;
+const waiting = [];
 
 function baseUrl() {
   return getApp().globalData.baseUrl;
 }
 
-function call({ path, method = 'GET', data, header = {} }) {
+function slot() {
+  if (running < LIMITS.requests) {
+    running += 1;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => waiting.push(resolve));
+}
+
+function release() {
+  const next = waiting.shift();
+  if (next) next();
+  else running -= 1;
+}
+
+async function call({ path, method = 'GET', data, header = {} }) {
+  const url = baseUrl() + path;
+  if (!allowed(url)) throw new Error('only https:// outside development: ' + url);
+  await slot();
+  try {
+    return await send({ url, method, data, header });
+  } finally {
+    release();
+  }
+}
+
+function send({ url, method, data, header }) {
   return new Promise((resolve, reject) => {
     mp.request({
-      url: baseUrl() + path,
+      url,
       method,
       data,
       header,
