@@ -8,9 +8,14 @@ const { mp, LIMITS, allowed } = require('./platform.js');
 
 let running = 0;
 const waiting = [];
+const answered = []; // listeners told of every answer: the network is back
 
 function baseUrl() {
   return getApp().globalData.baseUrl;
+}
+
+function onAnswer(listener) {
+  answered.push(listener);
 }
 
 function slot() {
@@ -32,7 +37,9 @@ async function call({ path, method = 'GET', data, header = {} }) {
   if (!allowed(url)) throw new Error('only https:// outside development: ' + url);
   await slot();
   try {
-    return await send({ url, method, data, header });
+    const res = await send({ url, method, data, header });
+    for (const listener of answered) listener(res);
+    return res;
   } finally {
     release();
   }
@@ -94,4 +101,4 @@ function ok(res) {
   return res.statusCode >= 200 && res.statusCode < 300;
 }
 
-module.exports = { call, baseUrl, ok, headerOf, ApiError, NetworkError };
+module.exports = { call, baseUrl, onAnswer, ok, headerOf, ApiError, NetworkError };
