@@ -109,6 +109,9 @@ async def test_pages_bind_only_handlers_they_have():
         "onToggle",
     ]
     assert "onSubmit" in result["checked"]["pages/score/score"]
+    # app.ttss, and a .ttml and .ttss per page, each its WeChat file with tt: for wx:
+    assert result["twins"] == 5
+    assert result["libVersion"] == "3.5.0"
 
 
 async def test_login_list_add_toggle_delete(taskhub, code2session, store):

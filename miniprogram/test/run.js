@@ -688,6 +688,18 @@ const scenarios = {
 
     const tasksWxml = fs.readFileSync(path.join(ROOT, TASKS + '.wxml'), 'utf8');
 
+    // Toutiao / Douyin read .ttml and .ttss: the same pages, with tt: for wx:
+    const twins = [['app.wxss', 'app.ttss']];
+    for (const route of app.pages) {
+      twins.push([route + '.wxml', route + '.ttml'], [route + '.wxss', route + '.ttss']);
+    }
+    for (const [wechat, toutiao] of twins) {
+      const expected = fs.readFileSync(path.join(ROOT, wechat), 'utf8').replace(/\bwx:/g, 'tt:');
+      const actual = fs.readFileSync(path.join(ROOT, toutiao), 'utf8');
+      assert.equal(actual, expected, toutiao + ' is ' + wechat + ' for Toutiao');
+      assert.ok(!/\bwx:/.test(actual), toutiao + ' has no wx: attribute');
+    }
+
     // every input bound to onField names a field the page has
     const fields = [...tasksWxml.matchAll(/data-field="(\w+)"/g)].map((m) => m[1]);
     const tasksData = d.pageDefinition(TASKS).data;
@@ -700,7 +712,9 @@ const scenarios = {
     }
     assert.match(tasksWxml, /<view class="card add" wx:if="\{\{canEdit\}\}">/);
 
-    return { checked };
+    const project = JSON.parse(fs.readFileSync(path.join(ROOT, 'project.config.json'), 'utf8'));
+    assert.match(project.libVersion, /^\d+\.\d+\.\d+$/);
+    return { checked, twins: twins.length, libVersion: project.libVersion };
   },
 };
 
