@@ -198,9 +198,9 @@ Page({
 
   // --- writes ---
 
+  // Queued first (the outbox's "queued" shows it at once), then sent if it can be.
   write(change) {
     outbox.add(Object.assign({ listId: this.data.list.id }, change));
-    this.render();
     return outbox.flush();
   },
 
