@@ -568,10 +568,26 @@ const scenarios = {
     assert.equal(posts[0].header['idempotency-key'], posts[1].header['idempotency-key']);
     assert.equal(posts[1].statusCode, 201);
 
+    // queued, then the app closed: the write waits in storage for the next start
+    a.unreachable = CLOSED_URL;
+    a.sockets.at(-1).drop();
+    await add(page, 'across a restart');
+    a.restart();
+    const again = a.open(TASKS);
+    await waitFor(() => again.data.pendingCount === 1, 'the restarted page to show it waiting');
+    assert.equal(a.storage.get('taskhub_outbox')[0].fields.title, 'across a restart');
+    // the page as last seen, under the write waiting, and why it is not newer
+    const lastSeen = ['first', 'offline 2', 'offline 3', 'answer lost', 'across a restart'];
+    assert.deepEqual(titles(again), lastSeen);
+    assert.deepEqual(again.data.tasks.map((t) => t.pending), [false, false, false, false, true]);
+    await waitFor(() => again.data.error === '网络不可用，显示的是上次同步的内容', 'the page to say so');
+    a.unreachable = null;
+    await waitFor(() => again.data.pendingCount === 0, 'the write to go out', 20000);
+
     stored = await serverTasks(a);
-    const expected = ['first', 'offline 2', 'offline 3', 'answer lost'];
+    const expected = lastSeen;
     assert.deepEqual(stored.map((t) => t.title), expected);
-    await waitFor(() => titles(page).join() === expected.join(), 'the page to match');
+    await waitFor(() => titles(again).join() === expected.join(), 'the page to match', 20000);
     return { titles: stored.map((t) => t.title), offline_page: offlinePage };
   },
 

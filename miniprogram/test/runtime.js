@@ -116,7 +116,14 @@ class SocketTask {
       device.received.push(event.data);
       this.emit('message', { data: event.data });
     });
-    this.ws.addEventListener('error', () => this.emit('error', { errMsg: 'socket error' }));
+    this.ws.addEventListener('error', () => {
+      this.emit('error', { errMsg: 'socket error' });
+      // Node 20's WebSocket reports a refused connection with an error alone and stays
+      // CONNECTING; the platforms follow the error with onClose
+      setImmediate(() => {
+        if (this.ws.readyState !== 1) this.emitClosed({ code: 1006, reason: 'connect failed' }, false);
+      });
+    });
     this.ws.addEventListener('close', (event) =>
       this.emitClosed({ code: event.code, reason: event.reason }, false),
     );
@@ -337,6 +344,16 @@ class Device {
   close(page) {
     if (page.onUnload) page.onUnload();
     this.pages = this.pages.filter((p) => p !== page);
+  }
+
+  // The mini-program closed and started again: its pages and memory go, its
+  // storage stays, as on a phone.
+  restart() {
+    for (const page of this.pages.slice()) this.close(page);
+    this.modules = new Map();
+    this.networkListeners = [];
+    this.app = null;
+    return this.boot();
   }
 
   // --- the platform's API object ---

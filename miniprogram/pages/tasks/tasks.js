@@ -7,10 +7,14 @@ const lists = require('../../utils/lists.js');
 const outbox = require('../../utils/outbox.js');
 const due = require('../../utils/due.js');
 const labels = require('../../utils/labels.js');
+const http = require('../../utils/http.js');
 const { Live } = require('../../utils/live.js');
 const { mp } = require('../../utils/platform.js');
 
 const LIVE_LABELS = { connecting: '连接中…', live: '实时同步', offline: '离线，重连中…' };
+// The page as last shown (lists, the chosen one, its tasks): what it shows when it
+// starts without a network, under the writes still waiting.
+const LAST_SEEN = 'taskhub_last_seen';
 
 // A task as a row of the page: its due date in words, and whether it waits to be sent.
 function row(task, pending) {
@@ -45,6 +49,12 @@ Page({
   onLoad() {
     this.known = []; // the chosen list's tasks as taskhub last said
     this.changes = null; // live changes that arrive while the list loads
+    const seen = mp.getStorageSync(LAST_SEEN);
+    if (seen) {
+      this.choose(seen.lists, seen.listIndex);
+      this.known = seen.tasks;
+      this.render();
+    }
     this.unsubscribe = outbox.subscribe((event) => this.onOutbox(event));
     this.live = new Live({
       onChange: (message) => this.onLiveChange(message),
@@ -143,6 +153,8 @@ Page({
       rows.push(row(Object.assign(blank, entry.fields), true));
     }
     this.setData({ tasks: rows, pendingCount: outbox.entries().length });
+    const { lists: all, listIndex } = this.data;
+    mp.setStorageSync(LAST_SEEN, { lists: all, listIndex, tasks: this.known });
   },
 
   async onListChange(event) {
@@ -301,7 +313,8 @@ Page({
   },
 
   fail(err) {
-    const message = (err && err.message) || String(err);
+    const offline = err instanceof http.NetworkError;
+    const message = offline ? '网络不可用，显示的是上次同步的内容' : (err && err.message) || String(err);
     this.setData({ error: message, loading: false });
     mp.showToast({ title: message, icon: 'none' });
   },
