@@ -20,7 +20,7 @@ function addDays(day, n) {
   return localDay(new Date(y, m - 1, d + n));
 }
 
-// {text, kind} for a task; kind is today | tomorrow | overdue | later | '' (none).
+// {text, kind} for a task; kind is today | tomorrow | overdue | past | later | '' (none).
 function describe(task, now = new Date()) {
   if (!task.due) return { text: '', kind: '' };
   const day = dayOf(task.due);
@@ -31,4 +31,4 @@ function describe(task, now = new Date()) {
   return { text: day, kind: day < today ? 'past' : 'later' };
 }
 
-module.exports = { localDay, dayOf, addDays, describe };
+module.exports = { dayOf, describe };

@@ -27,4 +27,4 @@ function forbidden(list) {
   return '你在' + name + '只有查看权限，不能修改';
 }
 
-module.exports = { ROLE_NAMES, canEdit, label, load, forbidden };
+module.exports = { ROLE_NAMES, canEdit, load, forbidden };

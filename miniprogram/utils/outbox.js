@@ -33,10 +33,6 @@ function tell(event) {
   for (const fn of listeners.slice()) fn(event);
 }
 
-function isPending(id) {
-  return typeof id === 'string' && id.startsWith(PENDING_PREFIX);
-}
-
 // A write queued: {op: 'create', listId, fields} | {op: 'change', listId, base,
 // changes} | {op: 'delete', listId, base}. Writes to a task still waiting fold
 // into the write already queued for it, so that the queue holds one per task.
@@ -133,4 +129,4 @@ function flush() {
   return running;
 }
 
-module.exports = { KEY, entries, add, flush, subscribe, isPending };
+module.exports = { entries, add, flush, subscribe };

@@ -25,6 +25,5 @@ module.exports = {
   // the platform's name in taskhub's login route: /api/login/<name>
   name: isToutiao ? 'toutiao' : 'wechat',
   LIMITS,
-  development,
   allowed,
 };

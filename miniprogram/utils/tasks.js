@@ -52,7 +52,8 @@ function apply(tasks, message, listId) {
   return tasks;
 }
 
-// A key for one write: sent again with a retry, it makes taskhub act on it once.
+// A key for one write, kept for its resends: taskhub stores a create once per key
+// (it reads the header on POST only; If-Match and 404 make a resent PUT or DELETE safe).
 function idempotencyKey() {
   return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
 }
@@ -117,7 +118,6 @@ function destroy(id, header = {}) {
 }
 
 module.exports = {
-  EDITABLE,
   compare,
   loadAll,
   upsert,
