@@ -13,12 +13,14 @@ import subprocess
 
 import pytest
 from code2session_server import code2session  # noqa: F401 (fixture)
+from harness.ports import free_port_block
 from harness.processes import TaskhubProcess
 from harness.settings import ROOT
 
 pytestmark = pytest.mark.integration
 
 RUN_JS = ROOT / "miniprogram" / "test" / "run.js"
+ARTIFACTS = ROOT / "tests" / "artifacts"
 # TASKHUB_TEST_NODE=/usr/bin/node picks another Node than the one on PATH
 NODE = os.environ.get("TASKHUB_TEST_NODE") or shutil.which("node")
 SCENARIO_TIMEOUT = 60
@@ -58,7 +60,14 @@ def taskhub(store, code2session, mongodb_uri, tmp_path):
 
 
 async def run(scenario: str, taskhub_url: str = "", c2s_url: str = "") -> dict:
-    env = {"PATH": os.environ.get("PATH", ""), "TASKHUB_URL": taskhub_url, "C2S_URL": c2s_url}
+    # a port nothing listens on: where the offline scenario sends calls to be refused
+    closed_url = f"http://127.0.0.1:{free_port_block(1)}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "TASKHUB_URL": taskhub_url,
+        "C2S_URL": c2s_url,
+        "CLOSED_URL": closed_url,
+    }
     process = await asyncio.create_subprocess_exec(
         *node_command(),
         str(RUN_JS),
@@ -79,15 +88,30 @@ async def run(scenario: str, taskhub_url: str = "", c2s_url: str = "") -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
+def keep_sketch(name: str, text: str) -> None:
+    """The task page as a scenario left it, drawn as text from its data."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / name).write_text(text + "\n", encoding="utf-8")
+
+
 async def test_pages_bind_only_handlers_they_have():
     result = await run("files")
     assert result["checked"]["pages/tasks/tasks"] == [
         "onAdd",
+        "onCancelEdit",
+        "onClearDue",
         "onDelete",
+        "onEdit",
+        "onField",
+        "onListChange",
+        "onSave",
         "onTitleInput",
         "onToggle",
     ]
     assert "onSubmit" in result["checked"]["pages/score/score"]
+    # app.ttss, and a .ttml and .ttss per page, each its WeChat file with tt: for wx:
+    assert result["twins"] == 5
+    assert result["libVersion"] == "3.5.0"
 
 
 async def test_login_list_add_toggle_delete(taskhub, code2session, store):
@@ -146,3 +170,46 @@ async def test_toutiao_client(taskhub, code2session, store):
     user = await store.db.users.find_one({"username": result["username"]})
     assert user["toutiao_openid"].startswith("_000")
     assert code2session.requests[0]["anonymous_code"]
+
+
+async def test_lists_picker_and_switching(taskhub, code2session, store):
+    result = await run("lists", taskhub.url, code2session.url)
+    assert result["lists"][0].endswith("（默认）") and result["lists"][1] == "Work"
+    tasks = {doc["title"]: doc async for doc in store.db.tasks.find({})}
+    assert tasks["at work"]["list"] != tasks["at home"]["list"]  # stored as "list"
+
+
+async def test_a_shared_list_seen_by_an_editor_and_a_viewer(taskhub, code2session, store):
+    result = await run("shared", taskhub.url, code2session.url)
+    assert result["roles"] == ["editor", "viewer"]
+    keep_sketch("miniprogram-viewer.txt", result["viewer_page"])
+    [task] = [doc async for doc in store.db.tasks.find({})]
+    assert (task["title"], task["done"]) == ("from the editor", False)
+
+
+async def test_due_dates_and_labels_round_trip(taskhub, code2session):
+    result = await run("due", taskhub.url, code2session.url)
+    assert result["overdue"].startswith("已过期 ")
+    assert result["labels"] == ["weekend"]
+
+
+async def test_offline_writes_arrive_once_in_order(taskhub, code2session, store):
+    result = await run("offline", taskhub.url, code2session.url)
+    keep_sketch("miniprogram-offline.txt", result["offline_page"])
+    titles = [doc["title"] async for doc in store.db.tasks.find({}).sort("created_at", 1)]
+    expected = ["first", "offline 2", "offline 3", "answer lost", "across a restart"]
+    assert titles == result["titles"] == expected
+    # the lost answer's create was replayed from its key, not stored twice
+    assert await store.db.tasks.count_documents({"title": "answer lost"}) == 1
+
+
+async def test_a_conflicting_edit_keeps_the_users_text(taskhub, code2session):
+    result = await run("keep", taskhub.url, code2session.url)
+    assert result["version"] == 3  # created, changed on B, saved again on A
+
+
+async def test_platform_limits_are_enforced_and_kept(taskhub, code2session):
+    result = await run("limits", taskhub.url, code2session.url)
+    assert result["peak_requests"] == 10  # thirty calls, ten at a time
+    assert "https://" in result["release_error"]
+    assert all(requests <= 10 and sockets <= 5 for requests, sockets in result["peaks"])

@@ -10,7 +10,15 @@
 // - wx.connectSocket: headers on the upgrade, no Origin; SocketTask callbacks.
 // - wx.login / tt.login: a code from the local code2Session server's /dev/login,
 //   as the phone's client would get one from WeChat or Toutiao.
-// - storage, toasts, App(), Page() and getApp().
+// - storage, toasts, network status, App(), Page() and getApp().
+//
+// It enforces the platforms' rules, so that a mini-program breaking one fails its
+// test: every breach calls `fail` as the client would and is recorded in
+// `device.violations`, which the scenarios check is empty.
+//
+// - at most LIMITS.requests wx.request calls unanswered at once, and at most
+//   LIMITS.sockets sockets open;
+// - outside a development build (`env`), only https:// and wss:// addresses.
 //
 // Each Device has its own globals, storage and module cache, like one phone.
 'use strict';
@@ -32,6 +40,20 @@ function openWebSocket(url, headers, protocols) {
   const WS = require('ws');
   return new WS(url, protocols && protocols.length ? protocols : [], { headers });
 }
+
+// WeChat documents 10 concurrent wx.request calls and 5 WebSocket connections.
+// Toutiao / Douyin documents no numbers for tt.request and tt.connectSocket, so the
+// same limits are held there: the sample then keeps within both.
+const LIMITS = {
+  wechat: { requests: 10, sockets: 5 },
+  toutiao: { requests: 10, sockets: 5 },
+};
+
+// What each platform calls a development build: wx.getAccountInfoSync's
+// miniProgram.envVersion, tt.getEnvInfoSync's microapp.envType. Only those reach
+// plain http:// and ws:// hosts.
+const DEVELOPMENT = { wechat: 'develop', toutiao: 'development' };
+const RELEASE = { wechat: 'release', toutiao: 'production' };
 
 const METHODS = {
   wechat: ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'],
@@ -81,18 +103,27 @@ class SocketTask {
     this.handlers = { open: [], message: [], close: [], error: [] };
     this.closed = false;
     this.device = device;
+    device.openSockets += 1;
+    device.peakSockets = Math.max(device.peakSockets, device.openSockets);
     if (!device.online) {
       // no network: the platform reports an error and a close, never an open
       setImmediate(() => this.emitClosed({ code: 1006, reason: 'network unreachable' }, true));
       return;
     }
-    this.ws = openWebSocket(url, header, protocols);
+    this.ws = openWebSocket(device.route(url), header, protocols);
     this.ws.addEventListener('open', () => this.emit('open', { header: {} }));
     this.ws.addEventListener('message', (event) => {
       device.received.push(event.data);
       this.emit('message', { data: event.data });
     });
-    this.ws.addEventListener('error', () => this.emit('error', { errMsg: 'socket error' }));
+    this.ws.addEventListener('error', () => {
+      this.emit('error', { errMsg: 'socket error' });
+      // Node 20's WebSocket reports a refused connection with an error alone and stays
+      // CONNECTING; the platforms follow the error with onClose
+      setImmediate(() => {
+        if (this.ws.readyState !== 1) this.emitClosed({ code: 1006, reason: 'connect failed' }, false);
+      });
+    });
     this.ws.addEventListener('close', (event) =>
       this.emitClosed({ code: event.code, reason: event.reason }, false),
     );
@@ -105,6 +136,7 @@ class SocketTask {
   emitClosed(event, withError) {
     if (this.closed) return;
     this.closed = true;
+    this.device.openSockets -= 1;
     if (withError) this.emit('error', { errMsg: 'connectSocket:fail ' + event.reason });
     this.emit('close', event);
   }
@@ -151,14 +183,33 @@ class SocketTask {
 }
 
 class Device {
-  constructor({ platform = 'wechat', baseUrl, c2sUrl, openid, unionid, name = 'device' }) {
+  constructor({
+    platform = 'wechat',
+    baseUrl,
+    c2sUrl,
+    openid,
+    unionid,
+    name = 'device',
+    release = false,
+  }) {
     this.platform = platform;
+    this.limits = LIMITS[platform];
+    // a development build unless told otherwise: the tests' taskhub is plain http
+    this.envVersion = (release ? RELEASE : DEVELOPMENT)[platform];
     this.baseUrl = baseUrl;
     this.c2sUrl = c2sUrl;
     this.openid = openid;
     this.unionid = unionid;
     this.name = name;
-    this.online = true;
+    this._online = true;
+    this.networkListeners = [];
+    this.unreachable = null; // a closed port's address: the server refuses every call
+    this.loseAnswers = 0; // answers to drop after the server acted: a lost response
+    this.violations = []; // every platform rule the mini-program broke
+    this.inFlight = 0;
+    this.peakRequests = 0;
+    this.openSockets = 0;
+    this.peakSockets = 0;
     this.storage = new Map();
     this.requests = []; // every wx.request: {method, url, header, body, statusCode}
     this.sockets = []; // every SocketTask
@@ -188,6 +239,36 @@ class Device {
     };
     globals[platform === 'toutiao' ? 'tt' : 'wx'] = this.api;
     this.context = vm.createContext(globals);
+  }
+
+  // The phone's network: going off or on tells wx.onNetworkStatusChange's listeners.
+  get online() {
+    return this._online;
+  }
+
+  set online(value) {
+    if (value === this._online) return;
+    this._online = value;
+    const status = { isConnected: value, networkType: value ? 'wifi' : 'none' };
+    for (const listener of this.networkListeners) later(listener, status);
+  }
+
+  // Where a call really goes: the closed port while the server is unreachable.
+  route(url) {
+    if (!this.unreachable) return url;
+    const target = new URL(url);
+    const closed = new URL(this.unreachable);
+    target.host = closed.host;
+    return target.toString();
+  }
+
+  development() {
+    return this.envVersion === DEVELOPMENT[this.platform];
+  }
+
+  // A breach of the platform's rules: recorded, and failed as the client fails it.
+  violate(what) {
+    this.violations.push(what);
   }
 
   // --- the mini-program's own files ---
@@ -265,6 +346,16 @@ class Device {
     this.pages = this.pages.filter((p) => p !== page);
   }
 
+  // The mini-program closed and started again: its pages and memory go, its
+  // storage stays, as on a phone.
+  restart() {
+    for (const page of this.pages.slice()) this.close(page);
+    this.modules = new Map();
+    this.networkListeners = [];
+    this.app = null;
+    return this.boot();
+  }
+
   // --- the platform's API object ---
 
   platformApi() {
@@ -281,6 +372,16 @@ class Device {
         const { url, header = {}, protocols, success, fail } = options;
         if (!/^wss?:\/\//.test(url)) {
           later(fail, { errMsg: 'connectSocket:fail invalid url' });
+          return undefined;
+        }
+        if (!device.development() && !url.startsWith('wss://')) {
+          device.violate('connectSocket to ' + url + ' outside development');
+          later(fail, { errMsg: 'connectSocket:fail url not in domain list' });
+          return undefined;
+        }
+        if (device.openSockets >= device.limits.sockets) {
+          device.violate('a socket beyond ' + device.limits.sockets + ' open ones');
+          later(fail, { errMsg: 'connectSocket:fail exceed max task count' });
           return undefined;
         }
         const task = new SocketTask(device, url, header, protocols);
@@ -300,6 +401,23 @@ class Device {
       showToast(options) {
         device.toasts.push({ title: options.title, icon: options.icon });
         later(options.success, { errMsg: 'showToast:ok' });
+      },
+      getAccountInfoSync() {
+        return { miniProgram: { appId: 'touristappid', envVersion: device.envVersion } };
+      },
+      getEnvInfoSync() {
+        return { microapp: { appId: 'touristappid', envType: device.envVersion } };
+      },
+      getNetworkType({ success, complete } = {}) {
+        const result = { networkType: device.online ? 'wifi' : 'none', errMsg: 'getNetworkType:ok' };
+        later(success, result);
+        later(complete, result);
+      },
+      onNetworkStatusChange(listener) {
+        device.networkListeners.push(listener);
+      },
+      offNetworkStatusChange(listener) {
+        device.networkListeners = device.networkListeners.filter((l) => l !== listener);
       },
       showLoading() {},
       hideLoading() {},
@@ -332,6 +450,16 @@ class Device {
       done(fail, { errMsg: 'request:fail invalid url' });
       return { abort() {} };
     }
+    if (!this.development() && !url.startsWith('https://')) {
+      this.violate('request to ' + url + ' outside development');
+      done(fail, { errMsg: 'request:fail url not in domain list' });
+      return { abort() {} };
+    }
+    if (this.inFlight >= this.limits.requests) {
+      this.violate('a request beyond ' + this.limits.requests + ' unanswered ones');
+      done(fail, { errMsg: 'request:fail exceed max task count' });
+      return { abort() {} };
+    }
     const headers = {};
     for (const [name, value] of Object.entries(header)) headers[name.toLowerCase()] = String(value);
     if (!headers['content-type']) headers['content-type'] = 'application/json';
@@ -356,9 +484,19 @@ class Device {
     }
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout);
-    fetch(target, { method: verb, headers, body, signal: controller.signal, redirect: 'manual' })
+    this.inFlight += 1;
+    this.peakRequests = Math.max(this.peakRequests, this.inFlight);
+    const init = { method: verb, headers, body, signal: controller.signal, redirect: 'manual' };
+    fetch(this.route(target), init)
       .then(async (response) => {
         const text = await response.text();
+        record.statusCode = response.status;
+        if (this.loseAnswers > 0) {
+          // the server did it, but the answer never reached the phone
+          this.loseAnswers -= 1;
+          record.lost = true;
+          throw new Error('connection reset');
+        }
         let parsed = text;
         if (dataType === 'json') {
           try {
@@ -371,7 +509,6 @@ class Device {
         response.headers.forEach((value, name) => {
           responseHeader[name] = value;
         });
-        record.statusCode = response.status;
         done(success, {
           data: parsed,
           statusCode: response.status,
@@ -384,7 +521,10 @@ class Device {
         const why = err.name === 'AbortError' ? 'timeout' : err.message;
         done(fail, { errMsg: 'request:fail ' + why });
       })
-      .finally(() => clearTimeout(timer));
+      .finally(() => {
+        clearTimeout(timer);
+        this.inFlight -= 1;
+      });
     return { abort: () => controller.abort() };
   }
 
@@ -428,4 +568,4 @@ function tapOn(id) {
   return { type: 'tap', currentTarget: { dataset: { id } }, target: { dataset: { id } } };
 }
 
-module.exports = { Device, ROOT, waitFor, tapOn, setPath, encodeQuery };
+module.exports = { Device, ROOT, LIMITS, waitFor, tapOn, setPath, encodeQuery };

@@ -2,16 +2,53 @@
 //
 // success fires for every HTTP status, so the promise resolves with the status and
 // the caller decides; it rejects only when no answer came (network, timeout).
-const { mp } = require('./platform.js');
+// The platform fails a call beyond its limit of unanswered ones, so calls beyond it
+// wait here, in the order made, for one to finish.
+const { mp, LIMITS, allowed } = require('./platform.js');
+
+let running = 0;
+const waiting = [];
+const answered = []; // listeners told of every answer: the network is back
 
 function baseUrl() {
   return getApp().globalData.baseUrl;
 }
 
-function call({ path, method = 'GET', data, header = {} }) {
+function onAnswer(listener) {
+  answered.push(listener);
+}
+
+function slot() {
+  if (running < LIMITS.requests) {
+    running += 1;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => waiting.push(resolve));
+}
+
+function release() {
+  const next = waiting.shift();
+  if (next) next();
+  else running -= 1;
+}
+
+async function call({ path, method = 'GET', data, header = {} }) {
+  const url = baseUrl() + path;
+  if (!allowed(url)) throw new Error('only https:// outside development: ' + url);
+  await slot();
+  try {
+    const res = await send({ url, method, data, header });
+    for (const listener of answered) listener(res);
+    return res;
+  } finally {
+    release();
+  }
+}
+
+function send({ url, method, data, header }) {
   return new Promise((resolve, reject) => {
     mp.request({
-      url: baseUrl() + path,
+      url,
       method,
       data,
       header,
@@ -64,4 +101,4 @@ function ok(res) {
   return res.statusCode >= 200 && res.statusCode < 300;
 }
 
-module.exports = { call, baseUrl, ok, headerOf, ApiError, NetworkError };
+module.exports = { call, baseUrl, onAnswer, ok, headerOf, ApiError, NetworkError };

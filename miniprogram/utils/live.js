@@ -6,7 +6,7 @@
 // seq> gets what it missed, or {"type": "resync"} when that is gone. Pings keep the
 // connection (and the carrier's NAT) alive; a silent socket is dropped and redialled
 // with backoff.
-const { mp } = require('./platform.js');
+const { mp, allowed } = require('./platform.js');
 const http = require('./http.js');
 const auth = require('./auth.js');
 const api = require('./request.js');
@@ -97,8 +97,14 @@ class Live {
     if (this.stopped) return;
     const base = http.baseUrl().replace(/^http/, 'ws');
     const query = this.seq === null ? '' : '?since=' + this.seq;
+    const url = base + '/api/live' + query;
+    if (!allowed(url)) {
+      this.onState('offline');
+      return; // a ws:// host in a release build: the platform would refuse it
+    }
+    // one socket per page; the platform allows five
     const socket = mp.connectSocket({
-      url: base + '/api/live' + query,
+      url,
       header: { Authorization: 'Bearer ' + token },
     });
     this.socket = socket;
