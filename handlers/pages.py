@@ -1,7 +1,8 @@
 """The browser client's pages: sign-in and the task board, one page served at ``/``.
 
-The page is plain HTML; static/board.js does the rest through the native task API
-and /api/live, so the same page works behind nginx with its static files cached.
+The page is plain HTML; the ES modules of static/board/ (main.js first) do the rest
+through the native task API and /api/live, so the same page works behind nginx with
+its static files cached.
 """
 
 from __future__ import annotations

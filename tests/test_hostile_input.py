@@ -9,6 +9,7 @@ import httpx
 import pytest
 from code2session_server import code2session  # noqa: F401 (fixture)
 from harness.apps import route_paths
+from harness.board import assert_served_as_javascript, board_modules
 from harness.live import connect
 from harness.settings import make_config
 from harness.tasks import create
@@ -92,10 +93,17 @@ async def test_no_route_answers_hostile_input_with_a_5xx(configured):
 
 
 async def test_a_null_byte_in_a_static_path_is_a_json_404(client):
-    response = await client.get("/static/board.js%00.png")
+    response = await client.get("/static/board/main.js%00.png")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
-    assert (await client.get("/static/board.js")).status_code == 200
+    assert (await client.get("/static/board/main.js")).status_code == 200
+
+
+async def test_the_boards_modules_are_served_as_javascript(client):
+    # taskhub serves /static/ itself without nginx: module scripts need a JavaScript type
+    modules = await board_modules(client)
+    assert "/static/board/api.js" in modules, sorted(modules)
+    assert_served_as_javascript(modules)
 
 
 async def test_unicode_digits_in_numeric_arguments_are_refused(client):

@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.board import assert_served_as_javascript, board_modules
 from harness.stacks import client_from, running_stack
 from harness.users import PASSWORD, register_and_login
 from tornado.httpclient import HTTPRequest
@@ -36,7 +38,7 @@ def stack(tmp_path_factory, mongodb_uri):
     static = tmp / "static"
     static.mkdir()
     (static / "app.js").write_text(STATIC_JS)
-    (static / "board.js").write_bytes((ROOT / "static" / "board.js").read_bytes())
+    shutil.copytree(ROOT / "static" / "board", static / "board")
     with running_stack(tmp, mongodb_uri, processes=2, static_dir=static) as s:
         yield s
 
@@ -195,10 +197,10 @@ ERRORS = {
     "CONNECT as curl -X sends it": (http11("CONNECT / HTTP/1.1"), 405),
     # an HTTP server that is not a proxy cannot parse an authority-form request line
     "CONNECT host:port": (http11("CONNECT taskhub.test:443 HTTP/1.1"), 400),
-    "FOO to a static file": (http11("FOO /static/board.js HTTP/1.1"), 405),
+    "FOO to a static file": (http11("FOO /static/board/main.js HTTP/1.1"), 405),
     "FOO to taskhub": (http11("FOO / HTTP/1.1"), 405),
     "POST to a static file": (
-        http11("POST /static/board.js HTTP/1.1", "Content-Length: 2", body=b"{}"),
+        http11("POST /static/board/main.js HTTP/1.1", "Content-Length: 2", body=b"{}"),
         405,
     ),
     # static misses
@@ -207,12 +209,13 @@ ERRORS = {
     "nginx's internal error pages": (http11("GET /_taskhub_errors/bad_request HTTP/1.1"), 404),
     "stale If-Unmodified-Since": (
         http11(
-            "GET /static/board.js HTTP/1.1", "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT"
+            "GET /static/board/main.js HTTP/1.1",
+            "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT",
         ),
         412,
     ),
     "range past the end": (
-        http11("GET /static/board.js HTTP/1.1", "Range: bytes=99999999-"),
+        http11("GET /static/board/main.js HTTP/1.1", "Range: bytes=99999999-"),
         416,
     ),
     # /api/live takes WebSocket upgrades only; a logged-in plain GET reached Tornado's 400
@@ -332,6 +335,13 @@ async def test_static_files_are_nginxs_with_long_lives_for_versioned_urls(client
     plain = await client.get("/static/app.js")
     assert plain.status_code == 200 and plain.headers["Cache-Control"] == "no-cache"
     assert (await client.get("/static/missing.js")).status_code == 404
+
+
+async def test_the_boards_modules_are_served_as_javascript(client):
+    # module scripts load only with a JavaScript type, nested paths included
+    modules = await board_modules(client)
+    assert "/static/board/api.js" in modules, sorted(modules)
+    assert_served_as_javascript(modules)
 
 
 async def test_json_is_gzipped(client):

@@ -1,0 +1,41 @@
+// The native API over fetch: every request the board makes goes through api(), so
+// that whatever wraps requests (retries, a queue of writes) does it in one place.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `request failed (${status})`);
+    this.status = status;
+    this.code = body && body.error ? body.error.code : undefined;
+    this.field = body && body.error ? body.error.field : undefined;
+  }
+}
+
+function xsrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+// A fresh Idempotency-Key: a create sent twice (a retry) is stored once.
+export function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The answer's JSON (null without a body); an ApiError for any status but 2xx.
+export async function api(method, path, { body, version, key } = {}) {
+  const headers = { Accept: "application/json" };
+  if (key !== undefined) headers["Idempotency-Key"] = key;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-XSRFToken"] = xsrfToken();
+  if (version !== undefined) headers["If-Match"] = `"${version}"`;
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}

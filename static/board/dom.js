@@ -1,0 +1,2 @@
+// The one DOM lookup every module uses.
+export const $ = (selector, root = document) => root.querySelector(selector);

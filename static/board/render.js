@@ -1,0 +1,18 @@
+// The one way to draw: render() after tasks changed, renderAll() after the lists or
+// the list shown changed too.
+
+import { renderHead, renderLists } from "./lists.js";
+import { renderTasks } from "./tasks.js";
+
+// The sidebar's counts and the tasks shown; `flashId` marks the task that changed.
+export function render(flashId) {
+  renderLists();
+  renderTasks(flashId);
+}
+
+// The sidebar, the head of the list shown and its tasks.
+export function renderAll() {
+  renderLists();
+  renderHead();
+  render();
+}
