@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 import pymongo
@@ -24,7 +24,7 @@ from pymongo.errors import (
 )
 
 from .backup import export_lines, import_lines
-from .change_stream import Watch, ended_logins, task_changes
+from .change_stream import TaskChanges, Watch, ended_logins, task_changes
 from .changes import Changes
 from .clock import utcnow
 from .compat import (
@@ -171,9 +171,11 @@ class Store:
         self,
         on_change: Callable[[dict[str, Any]], None],
         on_history_lost: Callable[[], Awaitable[None]],
-    ) -> Watch:
-        """A change stream of every change recorded (not yet started)."""
-        return task_changes(self.changes.collection, on_change, on_history_lost)
+        owners: Collection[str] | None = None,
+    ) -> TaskChanges:
+        """A change stream of the changes recorded for ``owners`` (None: every
+        change; not yet started)."""
+        return task_changes(self.changes.collection, on_change, on_history_lost, owners=owners)
 
     def watch_ended_logins(self, on_ended: Callable[[str], None]) -> Watch:
         """A change stream of the digests of logins that end (not yet started)."""
