@@ -26,7 +26,7 @@ from config import Config
 from services import Services
 from services.accounts import Accounts, Login
 from services.changes import Changes
-from services.encoding import dumps
+from services.encoding import dumps, encode
 from services.errors import (
     Busy,
     Conflict,
@@ -387,7 +387,7 @@ class APIHandler(BaseHandler):
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(dumps(value))
+        self.finish(encode(value))
 
     def no_content(self) -> None:
         """Answers 204: done, nothing to send back."""
@@ -430,7 +430,7 @@ class APIHandler(BaseHandler):
             self.set_header("Allow", ", ".join(self.implemented_methods()))  # RFC 9110
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         body = self.error_body(status_code, code, message, field)
-        self.finish(dumps(body))
+        self.finish(encode(body))
 
     # --- CORS ---
 
