@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from types import TracebackType
@@ -194,11 +194,16 @@ class BaseHandler(RequestHandler):
     def live_hub(self) -> Hub | None:
         return self.services.live
 
-    @functools.cached_property
+    _request_id: str | None = None
+
+    @property
     def request_id(self) -> str:
-        """nginx's ``$request_id`` when it sent one, so that both logs agree."""
-        given = self.request.headers.get("X-Request-Id", "")
-        return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        """nginx's ``$request_id`` when it sent one, so that both logs agree. (Kept
+        by hand: functools.cached_property takes a lock on every first read.)"""
+        if self._request_id is None:
+            given = self.request.headers.get("X-Request-Id", "")
+            self._request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        return self._request_id
 
     @property
     def loggable_path(self) -> str:
