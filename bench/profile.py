@@ -1,8 +1,9 @@
 """Where a loaded taskhub process spends its CPU: py-spy samples it while clients send
 one kind of request, and each sample counts for the part of the code it was in
 (its innermost Python frame): Tornado, PyMongo, bson, JSON (the json module and
-services/encoding.py), asyncio, taskhub's own code, or the rest of the standard
-library and other packages.
+services/encoding.py), asyncio, taskhub's own code, the rest of the standard library
+and other packages, or system calls on sockets; samples of the event loop waiting
+are left out.
 
     .venv/bin/python -m bench.profile [--load get_tasks,post_tasks,healthz] [--seconds 20]
                                       [--keep FOLDER]
@@ -47,9 +48,30 @@ PARTS = (
 )
 
 
-def part_of(frame: str) -> str:
-    """The part of a frame as py-spy writes it: ``function (path:line)``."""
-    path = frame.rpartition(" (")[2]
+# Innermost frames that are the kernel's work rather than Python's: a sample there is
+# a system call on a socket, or the event loop waiting for one (not counted: py-spy
+# takes a process that waits on a busy machine for a running one).
+SOCKET_CALLS = frozenset(
+    {
+        "_SelectorSocketTransport.write",
+        "_SelectorSocketTransport._read_ready__get_buffer",
+        "_SelectorSocketTransport._read_ready__data_received",
+        "IOStream.write_to_fd",
+        "IOStream.read_from_fd",
+    }
+)
+WAITING = "EpollSelector.select"
+SOCKETS = "socket system calls"
+
+
+def part_of(frame: str) -> str | None:
+    """The part of a frame as py-spy writes it, ``function (path:line)``; None while
+    the event loop waits."""
+    function, _, path = frame.rpartition(" (")
+    if function == WAITING:
+        return None
+    if function in SOCKET_CALLS:
+        return SOCKETS
     for part, pattern in PARTS:
         if pattern in path:
             return part
@@ -63,7 +85,9 @@ def shares(raw: str) -> Counter[str]:
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            counts[part_of(stack.rsplit(";", 1)[-1])] += int(count)
+            part = part_of(stack.rsplit(";", 1)[-1])
+            if part is not None:
+                counts[part] += int(count)
     return counts
 
 
