@@ -10,6 +10,7 @@ or Ctrl-C drain and stop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -52,7 +53,7 @@ from server.drain import DrainingHTTPServer
 from server.embedded_db import EmbeddedMongo, EmbeddedUnavailable
 from server.metrics import install as install_metrics
 from server.ports import PortBusy, check_port_free
-from server.proxies import apply_proxy_headers
+from server.proxies import TrustedProxies, apply_proxy_headers
 from store import ChangeStreamsUnsupported, Store, open_store
 from store.database import DatabaseUnreachable
 
@@ -72,12 +73,16 @@ class Application(tornado.web.Application):
     ) -> httputil.HTTPMessageDelegate:
         config: settings.Config = self.settings["config"]
         if config.xheaders:  # before any handler reads request.remote_ip
-            apply_proxy_headers(request, config.trusted_proxies)
+            apply_proxy_headers(request, self.trusted_proxies)
         return BodyLimit(
             super().find_handler(request, **kwargs),
             lambda: self.get_handler_delegate(request, PayloadTooLargeHandler),
-            self.settings["config"].max_body_size,
+            config.max_body_size,
         )
+
+    @functools.cached_property
+    def trusted_proxies(self) -> TrustedProxies:
+        return TrustedProxies(self.settings["config"].trusted_proxies)
 
 
 def routes(config: settings.Config) -> list[Route]:

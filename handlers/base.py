@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from types import TracebackType
@@ -26,7 +26,7 @@ from config import Config
 from services import Services
 from services.accounts import Accounts, Login
 from services.changes import Changes
-from services.encoding import dumps
+from services.encoding import dumps, encode
 from services.errors import (
     Busy,
     Conflict,
@@ -194,11 +194,16 @@ class BaseHandler(RequestHandler):
     def live_hub(self) -> Hub | None:
         return self.services.live
 
-    @functools.cached_property
+    _request_id: str | None = None
+
+    @property
     def request_id(self) -> str:
-        """nginx's ``$request_id`` when it sent one, so that both logs agree."""
-        given = self.request.headers.get("X-Request-Id", "")
-        return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        """nginx's ``$request_id`` when it sent one, so that both logs agree. (Kept
+        by hand: functools.cached_property takes a lock on every first read.)"""
+        if self._request_id is None:
+            given = self.request.headers.get("X-Request-Id", "")
+            self._request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        return self._request_id
 
     @property
     def loggable_path(self) -> str:
@@ -387,7 +392,7 @@ class APIHandler(BaseHandler):
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(dumps(value))
+        self.finish(encode(value))
 
     def no_content(self) -> None:
         """Answers 204: done, nothing to send back."""
@@ -430,7 +435,7 @@ class APIHandler(BaseHandler):
             self.set_header("Allow", ", ".join(self.implemented_methods()))  # RFC 9110
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         body = self.error_body(status_code, code, message, field)
-        self.finish(dumps(body))
+        self.finish(encode(body))
 
     # --- CORS ---
 

@@ -387,7 +387,8 @@ class TasksHandler(TaskHandler):
                 + "?"
                 + urlencode({**args, "limit": limit, "cursor": after})
             )
-        self.write_json({"tasks": [native_task(t) for t in tasks], "next": next_url})
+        # the store's tasks are in the native form already (store/tasks.py)
+        self.write_json({"tasks": tasks, "next": next_url})
 
     @authenticated
     async def post(self) -> None:

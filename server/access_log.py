@@ -31,11 +31,13 @@ def log_request(handler: RequestHandler) -> None:
         level = logging.WARNING
     else:
         level = logging.ERROR
-    session = getattr(handler, "current_user", None)
     route = route_of(handler)
     metrics = metrics_of(handler)
     if metrics is not None:
         metrics.observe(handler, route, status)
+    if not access_log.isEnabledFor(level):
+        return  # the fields are for the line only
+    session = getattr(handler, "current_user", None)
     fields = {
         "method": handler.request.method,
         "path": getattr(handler, "loggable_path", handler.request.path),

@@ -9,7 +9,7 @@ of Prometheus.
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,9 +28,9 @@ UNMATCHED = "unmatched"
 # 429 a lockout (or the per-address ration of password checks).
 LOGIN_ROUTES = frozenset({r"/api/login", r"/login", r"/api/login/wechat", r"/api/login/toutiao"})
 
-# The pattern of the route each request in flight matched; requests are dropped with
-# their handlers.
-_ROUTES: weakref.WeakKeyDictionary[httputil.HTTPServerRequest, str] = weakref.WeakKeyDictionary()
+# The attribute of a request that holds the pattern of the route it matched: it goes
+# with the request, and costs less than a table of requests in flight.
+_ROUTE = "taskhub_route"
 
 
 class RoutePattern(PathMatches):
@@ -39,8 +39,12 @@ class RoutePattern(PathMatches):
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
         matched = super().match(request)
         if matched is not None:
-            _ROUTES[request] = self.regex.pattern.removesuffix("$")  # tornado adds the $
+            setattr(request, _ROUTE, self.label)
         return matched
+
+    @functools.cached_property
+    def label(self) -> str:
+        return self.regex.pattern.removesuffix("$")  # tornado adds the $
 
 
 def label_routes(router: RuleRouter) -> None:
@@ -54,7 +58,7 @@ def label_routes(router: RuleRouter) -> None:
 
 def route_of(handler: RequestHandler) -> str:
     """The pattern of the route ``handler`` answers; ``unmatched`` for the default 404."""
-    route = _ROUTES.get(handler.request)
+    route: str | None = getattr(handler.request, _ROUTE, None)
     if route is not None:
         return route
     if type(handler) is handler.application.settings.get("default_handler_class"):
@@ -92,6 +96,8 @@ class Metrics:
 
     def __init__(self, hub: Hub | None):
         self.registry = CollectorRegistry(auto_describe=True)
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
         ProcessCollector(registry=self.registry)
         if hub is not None:
             self.registry.register(LiveCollector(hub))
@@ -127,13 +133,29 @@ class Metrics:
             registry=self.registry,
         )
 
+    # The labelled series, each looked up once: labels() costs a request a lock and
+    # checks, and the label values are few (route patterns, methods, statuses).
+    def _count(self, route: str, method: str, status: int) -> Any:
+        key = (route, method, status)
+        series = self._counts.get(key)
+        if series is None:
+            series = self._counts[key] = self.requests.labels(route, method, str(status))
+        return series
+
+    def _latency(self, route: str, method: str) -> Any:
+        key = (route, method)
+        series = self._latencies.get(key)
+        if series is None:
+            series = self._latencies[key] = self.latency.labels(route, method)
+        return series
+
     def observe(self, handler: RequestHandler, route: str, status: int) -> None:
         """One answered request, from the access log."""
         method = handler.request.method or "-"
         if method not in _METHODS:
             method = "other"  # a label value per made-up method would grow without bound
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(handler.request.request_time())
+        self._count(route, method, status).inc()
+        self._latency(route, method).observe(handler.request.request_time())
         error = getattr(handler, "database_error", None)
         if error is not None:
             # pymongo's errors say whether an operation ran out of its time

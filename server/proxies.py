@@ -30,11 +30,31 @@ def is_trusted(peer: str | None, proxies: Sequence[Network]) -> bool:
     return any(address in network for network in proxies)
 
 
-def apply_proxy_headers(request: HTTPServerRequest, proxies: Sequence[Network]) -> None:
+class TrustedProxies:
+    """``is_trusted`` for one list of proxies, each peer parsed once: a process hears
+    from few peers (nginx, a load balancer), and parsing one costs every request."""
+
+    def __init__(self, proxies: Sequence[Network]):
+        self.proxies = tuple(proxies)
+        self._peers: dict[str | None, bool] = {}
+
+    def __contains__(self, peer: str | None) -> bool:
+        trusted = self._peers.get(peer)
+        if trusted is None:
+            if len(self._peers) >= MAX_PEERS_KEPT:
+                self._peers.clear()
+            trusted = self._peers[peer] = is_trusted(peer, self.proxies)
+        return trusted
+
+
+MAX_PEERS_KEPT = 1024
+
+
+def apply_proxy_headers(request: HTTPServerRequest, proxies: TrustedProxies) -> None:
     """When the peer is a trusted proxy, takes the client's address and the scheme
     from its headers, read as Tornado's xheaders reads them: X-Real-IP, else the last
     X-Forwarded-For entry; X-Scheme, else X-Forwarded-Proto."""
-    if not is_trusted(request.remote_ip, proxies):
+    if request.remote_ip not in proxies:
         return
     headers = request.headers
     forwarded = headers.get("X-Forwarded-For", "").split(",")[-1].strip()

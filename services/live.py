@@ -2,6 +2,9 @@
 
 The process follows two change streams (store/change_stream.py): task changes, which
 go to the sockets of the task's owner, and ended logins, whose sockets are closed.
+The stream of task changes brings only the changes of users with a socket here, and
+none while there is no socket: a socket's first catch-up waits until its user is
+followed (``Hub.follow``), so no change of theirs falls between the two.
 Each socket is a ``Subscriber`` that delivers its owner's changes in ``seq`` order with
 no gap and no repeat: changes that arrive while it is catching up wait in a buffer,
 repeats are dropped, and a gap is filled from the change log (or, when the log no
@@ -17,7 +20,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from store import Login, Store
-from store.change_stream import Watch
+from store.change_stream import TaskChanges, Watch
 
 from .changes import change_payload
 from .encoding import dumps
@@ -149,6 +152,7 @@ class Subscriber:
             self.close(CLOSE_TRY_AGAIN, "catching up failed; reconnect")
 
     async def _catch_up(self, since: int | None, connecting: bool) -> None:
+        await self.hub.follow(self.owner)
         changes = self.hub.store.changes
         last = await changes.last_seq(self.owner)
         missed = None
@@ -202,6 +206,9 @@ class Hub:
         self.by_owner: dict[str, set[Subscriber]] = {}
         self.by_login: dict[str, set[Subscriber]] = {}
         self.watches: list[Watch] = []
+        self.task_changes: TaskChanges | None = None
+        self.followed: frozenset[str] = frozenset()  # the owners task_changes brings
+        self._following = asyncio.Lock()
         self._starting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task] = set()
         self.gap_catch_ups = 0  # gaps filled from the log: the stream skipped something
@@ -221,11 +228,15 @@ class Hub:
         # cache follows too (store/login_cache.py: EndedLogins)
         ended = self.store.tokens.ended
         ended.listen(self.revoke)
-        watch = self.store.watch_changes(self.publish, self.catch_up_everyone)
+        owners = frozenset(self.by_owner)
+        watch = self.store.watch_changes(self.publish, self.catch_up_everyone, owners)
         try:
             await ended.start()
-            await watch.start()
+            await watch.start()  # raises when the server has no change streams
             self.watches.append(watch)
+            self.task_changes, self.followed = watch, owners
+            if not owners:
+                await watch.follow_owners(owners)  # nobody to follow yet
         except BaseException:
             self._starting = None
             ended.unlisten(self.revoke)
@@ -245,6 +256,7 @@ class Hub:
 
     async def _stop_watches(self) -> None:
         watches, self.watches = self.watches, []
+        self.task_changes, self.followed = None, frozenset()
         for watch in watches:
             await watch.stop()
 
@@ -282,6 +294,35 @@ class Hub:
                 group.discard(subscriber)
                 if not group:
                     del index[key]
+        # owners who left stay followed until they are most of those followed, or
+        # all of them: a page reloading reopens its socket at once
+        gone = len(self.followed) - len(self.followed & self.by_owner.keys())
+        if gone and gone >= len(self.by_owner):
+            self.spawn(self._narrow())
+
+    # --- whose changes the stream brings ---
+
+    async def follow(self, owner: str) -> None:
+        """Returns once the stream brings every change for ``owner`` not yet in the
+        log: before a socket of theirs reads the log. Sockets that open together
+        share one reopening of the stream."""
+        if owner in self.followed:
+            return
+        async with self._following:
+            if owner not in self.followed:
+                await self._refilter()
+
+    async def _narrow(self) -> None:
+        async with self._following:
+            if not self.followed <= self.by_owner.keys():
+                await self._refilter()
+
+    async def _refilter(self) -> None:
+        """Filters the stream to the owners with sockets now (with the lock held)."""
+        owners = frozenset(self.by_owner)
+        if self.task_changes is not None:
+            await self.task_changes.follow_owners(owners)
+            self.followed = owners
 
     # --- what the streams bring ---
 

@@ -6,13 +6,18 @@ that every process hears of every change and every ended login, whichever proces
 made it. A stream that breaks is reopened from its last resume token, so nothing is
 skipped; when the server no longer has the history a token points to, the owner of
 the watch is told (``on_history_lost``) so it can catch its clients up another way.
+
+A process needs only the changes of the users it has sockets for, so the stream of
+task changes is filtered in the server to those users (``TaskChanges.follow_owners``),
+and closed while there are none: a process then fetches and decodes no other user's
+change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from pymongo.asynchronous.change_stream import AsyncChangeStream
@@ -76,18 +81,30 @@ class Watch:
         self._stream: AsyncChangeStream | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._refiltering = asyncio.Lock()
+        self.refiltered = 0  # how many times the pipeline was changed while following
+        self.events = 0  # events the stream brought
 
     @property
     def name(self) -> str:
         return self.collection.name
 
+    @property
+    def following(self) -> bool:
+        return self._task is not None
+
     async def start(self) -> None:
         """Opens the stream (so that every write after this returns is seen) and
         starts following it. Raises ChangeStreamsUnsupported on a standalone server."""
+        self._stopping = False
         self._stream = await self._open()
         self._task = asyncio.create_task(self._follow(), name=f"watch {self.name}")
 
     async def stop(self) -> None:
+        async with self._refiltering:
+            await self._halt()
+
+    async def _halt(self) -> None:
         task, self._task = self._task, None
         self._stopping = True  # the driver may turn the cancellation into its own error
         if task is not None:
@@ -97,6 +114,32 @@ class Watch:
             except (asyncio.CancelledError, TimeoutError):
                 pass
         await self._close_stream()
+
+    async def refilter(self, pipeline: list[dict[str, Any]] | None) -> None:
+        """Follows with ``pipeline`` from where the stream stands, or, with None,
+        stops following and forgets where it stood.
+
+        The old stream stops before this returns, so every event after its resume
+        token that matches ``pipeline`` is delivered, whatever the caller reads next:
+        the events of the old pipeline are not repeated, and those that match only
+        the new one come again from the token on. Without a token (nothing followed
+        before) the new stream is open when this returns, or this raises.
+        """
+        async with self._refiltering:
+            await self._halt()
+            self._stopping = False
+            if pipeline is None:
+                self.resume_token = None
+                return
+            self.pipeline = pipeline
+            self.refiltered += 1
+            try:
+                self._stream = await self._open()
+            except PyMongoError:
+                if self.resume_token is None:
+                    raise
+                # _follow reopens it from the token, which still comes first
+            self._task = asyncio.create_task(self._follow(), name=f"watch {self.name}")
 
     async def _open(self) -> AsyncChangeStream:
         try:
@@ -114,6 +157,8 @@ class Watch:
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
+            if stream.resume_token is not None:  # past the events it has returned
+                self.resume_token = stream.resume_token
             try:
                 # bounded: a stopping process must not wait on a server that is gone
                 await asyncio.wait_for(stream.close(), CLOSE_TIMEOUT)
@@ -129,14 +174,15 @@ class Watch:
                     self._stream = await self._open()
                     self.reopened += 1
                     log.info("change stream on %s reopened", self.name)
-                    if self._history_lost and self.on_history_lost is not None:
-                        self._history_lost = False
-                        await self.on_history_lost()
+                if self._history_lost and self.on_history_lost is not None:
+                    self._history_lost = False
+                    await self.on_history_lost()
                 started = loop.time()
                 event = await self._stream.try_next()
                 self.resume_token = self._stream.resume_token
                 failures = 0
                 if event is not None:
+                    self.events += 1
                     self.pace.event()
                     try:
                         self.on_event(event)
@@ -180,16 +226,34 @@ class Watch:
                 await asyncio.sleep(delay)
 
 
+def changes_pipeline(owners: Collection[str] | None) -> list[dict[str, Any]]:
+    """The recorded changes for ``owners`` (None: everyone's)."""
+    match: dict[str, Any] = {"operationType": "insert"}
+    if owners is not None:
+        match["fullDocument.owner"] = {"$in": sorted(owners)}
+    return [{"$match": exact(match)}]
+
+
+class TaskChanges(Watch):
+    """The stream of recorded changes, as ``store.changes.change()`` returns them."""
+
+    async def follow_owners(self, owners: Collection[str]) -> None:
+        """Follows only the changes for ``owners``, none when it is empty (see
+        ``refilter``: once this returns, none of their changes is missed)."""
+        await self.refilter(changes_pipeline(owners) if owners else None)
+
+
 def task_changes(
     changes_collection: AsyncCollection,
     on_change: Callable[[dict[str, Any]], None],
     on_history_lost: Callable[[], Awaitable[None]],
     poll_interval: float = CHANGES_POLL_INTERVAL,
-) -> Watch:
-    """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
-    return Watch(
+    owners: Collection[str] | None = None,
+) -> TaskChanges:
+    """Every change recorded in ``changes`` for ``owners`` (None: everyone)."""
+    return TaskChanges(
         changes_collection,
-        [{"$match": exact({"operationType": "insert"})}],
+        changes_pipeline(owners),
         lambda event: on_change(change(plain(event["fullDocument"]))),
         poll_interval=poll_interval,
         on_history_lost=on_history_lost,

@@ -149,11 +149,17 @@ def typed(doc: Mapping[str, Any], schema: Mapping[str, type]) -> dict[str, Any]:
     """
     out = dict(doc)
     for name, kind in schema.items():
-        value = out.get(name)
-        convert = _CONVERTERS.get(kind)
-        if value is not None and convert is not None and type(value) is not kind:
-            out[name] = convert(value)
+        if name in out:
+            out[name] = typed_value(out[name], kind)
     return out
+
+
+def typed_value(value: Any, kind: type) -> Any:
+    """``value`` as ``kind``, as ``typed`` makes a document's fields."""
+    convert = _CONVERTERS.get(kind)
+    if value is not None and convert is not None and type(value) is not kind:
+        return convert(value)
+    return value
 
 
 async def replace_whole(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 import pymongo
@@ -24,7 +24,7 @@ from pymongo.errors import (
 )
 
 from .backup import export_lines, import_lines
-from .change_stream import Watch, ended_logins, task_changes
+from .change_stream import TaskChanges, Watch, ended_logins, task_changes
 from .changes import Changes
 from .clock import utcnow
 from .compat import (
@@ -71,6 +71,7 @@ class Store:
 
     def __init__(self, client: AsyncMongoClient, database: str, *, operation_timeout: float = 5.0):
         self.client = client
+        self.admin = client.admin  # made once: a health check pings it every time
         # no request waits on the database longer than this, retries included
         self.operation_timeout = operation_timeout
         self.db = client[database]
@@ -171,9 +172,11 @@ class Store:
         self,
         on_change: Callable[[dict[str, Any]], None],
         on_history_lost: Callable[[], Awaitable[None]],
-    ) -> Watch:
-        """A change stream of every change recorded (not yet started)."""
-        return task_changes(self.changes.collection, on_change, on_history_lost)
+        owners: Collection[str] | None = None,
+    ) -> TaskChanges:
+        """A change stream of the changes recorded for ``owners`` (None: every
+        change; not yet started)."""
+        return task_changes(self.changes.collection, on_change, on_history_lost, owners=owners)
 
     def watch_ended_logins(self, on_ended: Callable[[str], None]) -> Watch:
         """A change stream of the digests of logins that end (not yet started)."""
@@ -190,9 +193,14 @@ class Store:
         return counts
 
     async def ping(self, timeout: float = 2.0) -> None:
-        """Returns once the server answers; raises within ``timeout`` seconds when not."""
-        with pymongo.timeout(timeout):
-            await self.client.admin.command("ping")
+        """Returns once the server answers; raises within ``timeout`` seconds when not
+        (NetworkTimeout). The bound is the event loop's, which costs less CPU per
+        call than pymongo's own (``pymongo.timeout``): a health check is all ping."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.admin.command("ping")
+        except TimeoutError as e:
+            raise NetworkTimeout(f"the database did not answer a ping within {timeout:g}s") from e
 
     async def close(self) -> None:
         await self.tokens.ended.stop()

@@ -29,7 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from .changes import Changes, Entry
 from .clock import utcnow
-from .compat import exact, replace_whole, typed
+from .compat import exact, replace_whole, typed, typed_value
 from .idempotency import IdempotencyKeys, once
 from .lists import (
     DefaultList,
@@ -196,17 +196,24 @@ def task_document(
     )
 
 
+# For the one pass that builds a task: the stored fields whose type may drift
+# (store/compat.py: typed), and what a task stored before a field existed has instead.
+_READ_AS = _SCHEMA | _SCHEMA_PRIORITY
+_DEFAULTS = MISSING | MISSING_PEOPLE
+
+
 def _task(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
-    task = {
-        "id": str(doc["_id"]),
-        "list_id": doc.get("list", doc.get("owner")),
-        **{name: doc.get(name) for name in FIELDS[2:] if name != "list_id"},
-    }
-    for name, value in (MISSING | MISSING_PEOPLE).items():
-        if task[name] is None:
-            task[name] = value
-    task["labels"] = list(task["labels"] or [])
+    """A stored task in its native form, built in one pass: a page of them is read
+    on every list view."""
+    task: dict[str, Any] = {"id": str(doc["_id"]), "list_id": doc.get("list", doc.get("owner"))}
+    for name in FIELDS[2:]:
+        value = doc.get(name)
+        if value is None:
+            value = _DEFAULTS.get(name)
+        elif name in _READ_AS:
+            value = typed_value(value, _READ_AS[name])
+        task[name] = value
+    task["labels"] = list(task["labels"])
     return task
 
 

@@ -4,6 +4,7 @@ nothing it started left running (the session's own check)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -49,3 +50,25 @@ def test_the_smallest_run_prints_each_figure_in_the_issues_format():
     for count in [*counts, trips["value"]]:
         assert count.isdigit() and int(count) > 0, trips.group(0)
     assert trips["value"] == counts[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="py-spy reads another process's memory: root only")
+def test_the_profile_shows_where_a_loaded_process_spends_its_time():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.profile", "--load", "healthz", "--seconds", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    head, *rows = done.stdout.strip().splitlines()
+    requests = re.fullmatch(r"profile healthz: (\d+) requests in 3 s, .+, (\d+) samples", head)
+    assert requests and int(requests[1]) > 0 and int(requests[2]) > 0, head
+    shares = {}
+    for row in rows:
+        share, part = re.fullmatch(r" *(\d+\.\d) %  (.+)", row).groups()  # type: ignore[union-attr]
+        shares[part] = float(share)
+    assert sum(shares.values()) == pytest.approx(100, abs=1)
+    # a health check is an HTTP request and a ping: both libraries show
+    assert shares.get("Tornado", 0) > 0 and shares.get("PyMongo", 0) > 0, shares

@@ -11,7 +11,7 @@ from harness.stacks import client_from
 from harness.users import login_as_seen
 
 from config import parse_networks
-from server.proxies import is_trusted
+from server.proxies import TrustedProxies, is_trusted
 
 CLAIMS = {
     "X-Real-IP": "203.0.113.9",
@@ -59,3 +59,5 @@ async def test_without_xheaders_nobody_is_believed(apps):
 def test_trusted_peers_are_the_listed_addresses_and_networks(peer, trusted):
     proxies = parse_networks("10.0.0.5, 192.168.1.0/24,fd00::/64")
     assert is_trusted(peer, proxies) is trusted
+    known = TrustedProxies(proxies)
+    assert [peer in known for _ in range(2)] == [trusted, trusted]  # asked, then kept
