@@ -19,7 +19,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
-from .changes import change
+from .changes import change, is_head
 from .compat import (
     CHANGES_POLL_INTERVAL,
     LOGINS_POLL_INTERVAL,
@@ -187,10 +187,16 @@ def task_changes(
     poll_interval: float = CHANGES_POLL_INTERVAL,
 ) -> Watch:
     """Every change recorded in ``changes``, as ``store.changes.change()`` returns it."""
+
+    def on_insert(event: dict[str, Any]) -> None:
+        # a user's head is inserted once, with their first change; it is no change
+        if not is_head(event["documentKey"]["_id"]):
+            on_change(change(plain(event["fullDocument"])))
+
     return Watch(
         changes_collection,
         [{"$match": exact({"operationType": "insert"})}],
-        lambda event: on_change(change(plain(event["fullDocument"]))),
+        on_insert,
         poll_interval=poll_interval,
         on_history_lost=on_history_lost,
     )

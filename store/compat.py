@@ -355,6 +355,9 @@ KEEP_RENEW_SECONDS = 0.5
 KEEP_IDLE_SECONDS = 5.0
 SHARED_SECONDS = 300.0
 _LEASE_ID = "transactions"
+# The comment a renewal carries: sent in the background, by no request, so that
+# counts of a request's commands can leave it out.
+LEASE_RENEWAL = "renew the write lease"
 
 # Two upserts of the lease colliding: a duplicate key, or, from the embedded
 # server under concurrent writers, "Failed to get last row id" (code 8).
@@ -450,6 +453,7 @@ class TransactionLock:
             result = await self.collection.update_one(
                 {"_id": _LEASE_ID, "holder": self.keeper, "wanted": 0},
                 {"$set": {"expires_ms": now + KEEP_SECONDS * 1000}},
+                comment=LEASE_RENEWAL,
             )
         except PyMongoError as e:
             log.debug("renewing the write lease failed: %s", e)

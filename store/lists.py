@@ -30,7 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from .changes import Changes, Entry
+from .changes import Changes, Entry, Heads, head_branch, heads_in
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
 from .idempotency import IdempotencyKeys, once
@@ -258,6 +258,23 @@ class Lists:
         """The list's members by user id, read within ``session``'s transaction."""
         docs = await self.members.find(exact({"list": list_id}), session=session).to_list()
         return {doc["user"]: doc for doc in docs}
+
+    async def members_with_heads(
+        self, list_id: str, owners: Collection[str], session: AsyncClientSession
+    ) -> tuple[Members, Heads]:
+        """``members_of``, and the heads of ``owners`` (store/changes.py), in one query.
+
+        Not the first command of a transaction: the embedded server begins one only
+        with a find or a write, never with an aggregation (which it runs outside the
+        transaction, and on a standalone the transaction lock isolates it instead).
+        """
+        pipeline = [
+            {"$match": exact({"list": list_id})},
+            head_branch(self.changes.collection, owners),
+        ]
+        docs = await (await self.members.aggregate(pipeline, session=session)).to_list()
+        found, heads = heads_in(docs, owners)
+        return {doc["user"]: doc for doc in found}, heads
 
     async def document(self, list_id: str, session: AsyncClientSession) -> dict[str, Any]:
         doc = await self.collection.find_one(exact({"_id": object_id(list_id)}), session=session)

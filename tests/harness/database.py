@@ -16,6 +16,7 @@ from pymongo import monitoring
 
 from server.embedded_db import EmbeddedMongo, die_with_parent
 from store import Store, bounded, make_client
+from store.compat import LEASE_RENEWAL
 
 from .ports import free_port
 
@@ -104,7 +105,8 @@ class Commands(monitoring.CommandListener):
     """Every command a client sends, as (name, collection or None, command document).
 
     ``requests()`` leaves out what the change streams send in the background (their
-    opening ``aggregate``, their ``getMore`` polls, ``killCursors``)."""
+    opening ``aggregate``, their ``getMore`` polls, ``killCursors``), and the renewals
+    of a kept transaction lease (store/compat.py: TransactionLock)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, dict[str, Any]]] = []
@@ -144,6 +146,8 @@ class Commands(monitoring.CommandListener):
         ]
 
     def _of_stream(self, name: str, target: Any, command: dict[str, Any]) -> bool:
+        if command.get("comment") == LEASE_RENEWAL:
+            return True
         if name == "aggregate":
             return any("$changeStream" in stage for stage in command.get("pipeline", []))
         if name == "getMore":
