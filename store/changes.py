@@ -19,7 +19,7 @@ Each user's last ``seq`` is kept in their *head*, a document of the same collect
 (``_id`` and ``owner`` ``head:<user>``, so that no query of a user's changes finds it,
 ``seq`` 0 so that it fits the unique (owner, seq) index, and no expiry), beside the number of tasks the lists they own hold (``tasks``, for the task
 limit; absent until first counted). A write reads the heads of the users it tells
-(with whatever else it reads first: ``head_branch``), then bumps them and inserts
+(with the list's members when it reads them: ``with_heads``), then bumps them and inserts
 its changes in one command: every statement an update, each change an upsert of a
 new ``_id``. Both servers report that upsert to change streams as an insert. Read
 within the transaction, a head cannot move before the commit: on a standalone,
@@ -77,30 +77,31 @@ def is_head(doc_id: Any) -> bool:
     return isinstance(doc_id, str) and doc_id.startswith(_HEAD)
 
 
-def head_branch(collection: AsyncCollection, owners: Iterable[str]) -> dict[str, Any]:
-    """An aggregation stage adding the heads of ``owners`` to another query's
-    documents, so that they come in the same round trip (``heads_in`` picks them out)."""
-    ids = [head_id(owner) for owner in owners]
-    return {
-        "$unionWith": {
-            "coll": collection.name,
-            "pipeline": [{"$match": exact({"_id": {"$in": ids}})}],
-        }
-    }
+def with_heads(collection: AsyncCollection, user_field: str) -> list[dict[str, Any]]:
+    """Aggregation stages that join each document to the head of the user its
+    ``user_field`` names, so that heads come with another query (``split_heads``
+    takes them out). A join, not a union: a real MongoDB runs no ``$unionWith`` in
+    a transaction; the index on (owner, seq) serves it."""
+    return [
+        {"$addFields": {"_head": {"$concat": [_HEAD, "$" + user_field]}}},
+        {
+            "$lookup": {
+                "from": collection.name,
+                "localField": "_head",
+                "foreignField": "owner",
+                "as": "_head",
+            }
+        },
+    ]
 
 
-def heads_in(
-    docs: list[dict[str, Any]], owners: Iterable[str]
-) -> tuple[list[dict[str, Any]], Heads]:
-    """``docs`` without the heads ``head_branch`` added, and those heads."""
-    heads: Heads = dict.fromkeys(owners)
-    others = []
+def split_heads(docs: list[dict[str, Any]], user_field: str) -> Heads:
+    """The heads ``with_heads`` joined to ``docs``, by user, taken out of them."""
+    heads: Heads = {}
     for doc in docs:
-        if is_head(doc["_id"]):
-            heads[doc["_id"][len(_HEAD) :]] = doc
-        else:
-            others.append(doc)
-    return others, heads
+        joined = doc.pop("_head", None) or [None]
+        heads[doc[user_field]] = joined[0]
+    return heads
 
 
 async def counters(collection: AsyncCollection) -> AsyncIterator[dict[str, Any]]:
@@ -148,11 +149,12 @@ class Changes:
     async def heads(
         self, owners: Iterable[str], session: AsyncClientSession | None = None
     ) -> Heads:
-        owners = list(owners)
-        found = await self.collection.find(
-            exact({"_id": {"$in": [head_id(owner) for owner in owners]}}), session=session
-        ).to_list()
-        return heads_in(found, owners)[1]
+        """The heads of ``owners``; None for one who has none yet."""
+        heads: Heads = dict.fromkeys(owners)
+        ids = [head_id(owner) for owner in heads]
+        async for head in self.collection.find(exact({"_id": {"$in": ids}}), session=session):
+            heads[head["_id"][len(_HEAD) :]] = head
+        return heads
 
     async def record(
         self, owner: str, kind: str, task: dict[str, Any], session: AsyncClientSession

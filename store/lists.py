@@ -30,7 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from .changes import Changes, Entry, Heads, head_branch, heads_in
+from .changes import Changes, Entry, Heads, split_heads, with_heads
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
 from .idempotency import IdempotencyKeys, once
@@ -260,9 +260,9 @@ class Lists:
         return {doc["user"]: doc for doc in docs}
 
     async def members_with_heads(
-        self, list_id: str, owners: Collection[str], session: AsyncClientSession
+        self, list_id: str, session: AsyncClientSession
     ) -> tuple[Members, Heads]:
-        """``members_of``, and the heads of ``owners`` (store/changes.py), in one query.
+        """``members_of``, and each member's head (store/changes.py), in one query.
 
         Not the first command of a transaction: the embedded server begins one only
         with a find or a write, never with an aggregation (which it runs outside the
@@ -270,11 +270,11 @@ class Lists:
         """
         pipeline = [
             {"$match": exact({"list": list_id})},
-            head_branch(self.changes.collection, owners),
+            *with_heads(self.changes.collection, "user"),
         ]
         docs = await (await self.members.aggregate(pipeline, session=session)).to_list()
-        found, heads = heads_in(docs, owners)
-        return {doc["user"]: doc for doc in found}, heads
+        heads = split_heads(docs, "user")
+        return {doc["user"]: doc for doc in docs}, heads
 
     async def document(self, list_id: str, session: AsyncClientSession) -> dict[str, Any]:
         doc = await self.collection.find_one(exact({"_id": object_id(list_id)}), session=session)

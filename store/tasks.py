@@ -389,7 +389,7 @@ class Tasks:
                 # is not the transaction's first command (store/lists.py:
                 # members_with_heads); a refusal below undoes it
                 await self.collection.insert_one(doc, session=session)
-                members, heads = await self.lists.members_with_heads(list_id, [person.id], session)
+                members, heads = await self.lists.members_with_heads(list_id, session)
                 if not members:
                     members = await self.lists.ensure_default(person, session)
             else:
@@ -598,7 +598,7 @@ class Tasks:
         within: str | None,
         session: AsyncClientSession,
     ) -> tuple[dict[str, Any], Members, Heads]:
-        """The stored task, typed, its list's members and the person's head
+        """The stored task, typed, its list's members and their heads
         (store/changes.py), if the person may write it: TaskNotFound when they cannot
         see it (or it is not in ``within``), NoAccess when they may only read it,
         StaleVersion when it is at none of ``versions``. Two round trips: the
@@ -608,7 +608,7 @@ class Tasks:
         if doc is None:
             raise TaskNotFound(str(oid))
         doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
-        members, heads = await self.lists.members_with_heads(doc["list"], [person.id], session)
+        members, heads = await self.lists.members_with_heads(doc["list"], session)
         if role_of(members, person) is None or (within is not None and doc["list"] != within):
             raise TaskNotFound(str(oid))
         require(members, person, allowed)

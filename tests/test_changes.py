@@ -103,3 +103,28 @@ async def test_changes_to_many_members_take_one_command_after_their_heads(mongod
             ("update", "changes"),
             ("commitTransaction", 1),
         ]
+
+
+async def test_the_change_stream_carries_changes_and_never_a_head(store, caplog):
+    got: list[dict] = []
+
+    async def caught_up() -> None:
+        pass
+
+    watch = store.watch_changes(got.append, caught_up)
+    await watch.start()
+    try:
+        owner = str(ObjectId())  # no head yet: the first change inserts it
+        assert [await record(store, owner, title=t) for t in ("a", "b")] == [1, 2]
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(got) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # anything more would have come by now
+        assert [(c["owner"], c["seq"], c["type"]) for c in got] == [
+            (owner, 1, "task.updated"),
+            (owner, 2, "task.updated"),
+        ]
+        # the head's insert was passed over, not failed on
+        assert not [r for r in caplog.records if "not handled" in r.getMessage()]
+    finally:
+        await watch.stop()
