@@ -342,7 +342,7 @@ async def read_again_on_gap(read: Callable[[], Awaitable[T | None]]) -> T | None
 # the lease between its transactions while nobody else asks for it. Another process
 # that finds it kept marks it ``wanted``; the keeper sees that at its next renewal
 # (every KEEP_RENEW_SECONDS), hands the lease back and takes it per transaction for
-# SHARED_SECONDS. Processes that share the server thus still take turns, and one
+# SHARED_SECONDS, as does every process that had to wait for it. Processes that share the server thus still take turns, and one
 # writing alone pays for the lease only when it starts writing after a pause.
 
 # Longer than any one transaction takes; a process that died holding the lease
@@ -395,16 +395,12 @@ class TransactionLock:
         except TimeoutError:
             raise Unavailable("the database is busy with other writes; try again") from None
         try:
-            if self.keep and time.monotonic() >= self._shared_until:
-                await self._keep(deadline)
+            release = await self._take(deadline)
+            try:
                 yield
-            else:
-                holder = uuid.uuid4().hex
-                await self._acquire(holder, deadline, LEASE_SECONDS, kept=False)
-                try:
-                    yield
-                finally:
-                    await self.collection.delete_one({"_id": _LEASE_ID, "holder": holder})
+            finally:
+                if release is not None:
+                    await self.collection.delete_one({"_id": _LEASE_ID, "holder": release})
         finally:
             self._last_used = time.monotonic()
             self.local.release()
@@ -419,13 +415,22 @@ class TransactionLock:
         async with self.local:
             await self._hand_back()
 
-    async def _keep(self, deadline: float) -> None:
-        """Makes sure the kept lease lasts longer than a transaction; a round trip
-        only when it is not kept yet (or its renewals failed)."""
-        if self.kept_until_ms - _now_ms() < LEASE_SECONDS * 1000:
-            self.kept_until_ms = await self._acquire(self.keeper, deadline, KEEP_SECONDS, kept=True)
+    async def _take(self, deadline: float) -> str | None:
+        """Takes the lease for one transaction: None when it is kept (a round trip
+        only when it is not kept yet, or its renewals failed), else the holder to
+        release after it."""
+        keeping = self.keep and time.monotonic() >= self._shared_until
+        if keeping and self.kept_until_ms - _now_ms() >= LEASE_SECONDS * 1000:
+            return None
+        holder = self.keeper if keeping else uuid.uuid4().hex
+        until, kept = await self._acquire(holder, deadline, keep=keeping)
+        if not kept:  # another process writes too
+            self.kept_until_ms = 0
+            return holder
+        self.kept_until_ms = until
         if self._renewing is None:
             self._renewing = asyncio.create_task(self._renew(), name="renew the write lease")
+        return None
 
     async def _renew(self) -> None:
         """While the lease is kept: extends it, or hands it back when another process
@@ -471,16 +476,21 @@ class TransactionLock:
         except PyMongoError as e:  # it runs out on its own
             log.debug("handing back the write lease failed: %s", e)
 
-    async def _acquire(self, holder: str, deadline: float, seconds: float, *, kept: bool) -> int:
-        """Takes the lease for ``seconds`` as ``holder``, waiting while another holds
-        it; when it runs out (in ms)."""
+    async def _acquire(self, holder: str, deadline: float, *, keep: bool) -> tuple[int, bool]:
+        """Takes the lease as ``holder``, waiting while another holds it: when it runs
+        out (in ms), and whether it is kept. One that had to wait is taken for one
+        transaction, and so are the next ones for SHARED_SECONDS: another process
+        writes too. Meanwhile, a kept lease is asked for (``wanted``) every so often,
+        as its holder may change while this one waits."""
         pause = 0.002
-        asked = False
+        contended = False
+        asked = -KEEP_RENEW_SECONDS
         while True:
             if time.monotonic() > deadline:
                 raise Unavailable("another process holds the database's write lease")
             now = _now_ms()
-            until = now + int(seconds * 1000)
+            kept = keep and not contended
+            until = now + int((KEEP_SECONDS if kept else LEASE_SECONDS) * 1000)
             try:
                 # takes a free or expired lease (or renews one's own); while another
                 # holds it, the upsert collides with its document instead
@@ -496,12 +506,14 @@ class TransactionLock:
                     },
                     upsert=True,
                 )
-                return until
+                return until, kept
             except WriteError as e:
                 if e.code not in _COLLISION_CODES:
                     raise
-            if not asked:  # a kept lease goes back when asked for
-                asked = True
+            contended = True
+            self._shared_until = time.monotonic() + SHARED_SECONDS
+            if time.monotonic() - asked >= KEEP_RENEW_SECONDS / 2:
+                asked = time.monotonic()
                 await self.collection.update_one(
                     {"_id": _LEASE_ID, "kept": 1}, {"$set": {"wanted": 1}}
                 )
