@@ -347,16 +347,16 @@ class Lists:
         versions: Collection[int] | None = None,
     ) -> dict[str, Any]:
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             role = require(members, person, allowed)
-            doc = await self.document(list_id, session)
             check_versions(doc, role, versions)
             updated = {**doc, "name": name, "updated_at": utcnow(), "version": doc["version"] + 1}
             match = {"_id": doc["_id"], "version": doc["version"]}
             if not await replace_whole(self.collection, match, updated, session):
                 raise RuntimeError(f"list {list_id} changed inside its own transaction")
             entries = to_each(members, "list.updated", lambda r: {"list": list_view(updated, r)})
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
             return list_view(updated, role)
 
         return await self.in_transaction(work)
@@ -377,9 +377,9 @@ class Lists:
             raise ValueError(f"not a member's role: {role!r}")
 
         async def work(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             require(members, person, allowed)
-            doc = await self.document(list_id, session)
             current = members.get(member.id)
             if current is not None and current["role"] == "owner":
                 raise OwnerLeaving()  # the owner's own role is not theirs to change here
@@ -409,7 +409,7 @@ class Lists:
                     if user != member.id
                 ]
                 entries.append((member.id, "list.updated", {"list": list_view(doc, role)}))
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
             return member_view(membership), current is None
 
         return await self.in_transaction(work)
@@ -420,21 +420,21 @@ class Lists:
         """Removes ``member_id`` from the list; NoAccess(None) when they were not in it."""
 
         async def work(session: AsyncClientSession) -> None:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             require(members, person, allowed)
             gone = members.pop(member_id, None)
             if gone is None:
                 raise NoAccess(None)
             if gone["role"] == "owner":
                 raise OwnerLeaving()
-            doc = await self.document(list_id, session)
             await self.members.delete_one(exact({"_id": gone["_id"]}), session=session)
             entries: list[Entry] = [
                 (user, "member.removed", {"list_id": list_id, "member": member_view(gone)})
                 for user in members
             ]
             entries.append((member_id, "list.removed", {"list": list_view(doc, gone["role"])}))
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
 
         await self.in_transaction(work)
 
