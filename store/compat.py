@@ -349,10 +349,10 @@ async def read_again_on_gap(read: Callable[[], Awaitable[T | None]]) -> T | None
 # delays the others by at most this long (KEEP_SECONDS for a kept lease).
 LEASE_SECONDS = 2
 KEEP_SECONDS = 4
-KEEP_RENEW_SECONDS = 0.5
+KEEP_RENEW_SECONDS = 0.25
 # A kept lease goes back after this long without a transaction, so that an idle
 # process writes nothing.
-KEEP_IDLE_SECONDS = 5.0
+KEEP_IDLE_SECONDS = 2.0
 SHARED_SECONDS = 300.0
 _LEASE_ID = "transactions"
 # The comment a renewal carries: sent in the background, by no request, so that
