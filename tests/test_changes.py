@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from bson import ObjectId
-from harness.database import Commands, fresh_store
+from harness.database import Commands, fresh_store, watching
 
 
 async def record(store, owner, kind="task.updated", title="t"):
@@ -106,14 +106,7 @@ async def test_changes_to_many_members_take_one_command_after_their_heads(mongod
 
 
 async def test_the_change_stream_carries_changes_and_never_a_head(store, caplog):
-    got: list[dict] = []
-
-    async def caught_up() -> None:
-        pass
-
-    watch = store.watch_changes(got.append, caught_up)
-    await watch.start()
-    try:
+    async with watching(store) as (got, _):
         owner = str(ObjectId())  # no head yet: the first change inserts it
         assert [await record(store, owner, title=t) for t in ("a", "b")] == [1, 2]
         deadline = asyncio.get_running_loop().time() + 5
@@ -126,5 +119,3 @@ async def test_the_change_stream_carries_changes_and_never_a_head(store, caplog)
         ]
         # the head's insert was passed over, not failed on
         assert not [r for r in caplog.records if "not handled" in r.getMessage()]
-    finally:
-        await watch.stop()

@@ -16,11 +16,19 @@ from pymongo import monitoring
 
 from server.embedded_db import EmbeddedMongo, die_with_parent
 from store import Store, bounded, make_client
+from store.change_stream import Watch
 from store.compat import LEASE_RENEWAL
 
 from .ports import free_port
 
-__all__ = ["Commands", "EmbeddedServer", "free_port", "fresh_store", "wait_for_ping"]
+__all__ = [
+    "Commands",
+    "EmbeddedServer",
+    "free_port",
+    "fresh_store",
+    "wait_for_ping",
+    "watching",
+]
 
 
 def wait_for_ping(uri: str, timeout: float = 20) -> None:
@@ -99,6 +107,23 @@ async def fresh_store(
         except pymongo.errors.PyMongoError:
             pass  # the server was stopped by the test
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def watching(store: Store) -> AsyncIterator[tuple[list[dict[str, Any]], Watch]]:
+    """The store's change stream, open for the block: the changes it delivers (appended
+    as they come), and the watch itself."""
+    got: list[dict[str, Any]] = []
+
+    async def caught_up() -> None:
+        pass
+
+    watch = store.watch_changes(got.append, caught_up)
+    await watch.start()
+    try:
+        yield got, watch
+    finally:
+        await watch.stop()
 
 
 class Commands(monitoring.CommandListener):
