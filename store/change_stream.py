@@ -24,7 +24,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
-from .changes import change
+from .changes import change, is_head
 from .compat import (
     CHANGES_POLL_INTERVAL,
     LOGINS_POLL_INTERVAL,
@@ -251,10 +251,17 @@ def task_changes(
     owners: Collection[str] | None = None,
 ) -> TaskChanges:
     """Every change recorded in ``changes`` for ``owners`` (None: everyone)."""
+
+    def on_insert(event: dict[str, Any]) -> None:
+        # a user's head is inserted once, with their first change; it is no change
+        # (its owner is its _id, so a stream filtered to owners never sees one)
+        if not is_head(event["documentKey"]["_id"]):
+            on_change(change(plain(event["fullDocument"])))
+
     return TaskChanges(
         changes_collection,
         changes_pipeline(owners),
-        lambda event: on_change(change(plain(event["fullDocument"]))),
+        on_insert,
         poll_interval=poll_interval,
         on_history_lost=on_history_lost,
     )

@@ -342,21 +342,54 @@ async def read_again_on_gap(read: Callable[[], Awaitable[T | None]]) -> T | None
 # writes already stored. A real standalone mongod refuses transactions outright. So
 # on a standalone, taskhub runs its transactions one at a time: one per process (an
 # asyncio lock), and one across every process sharing the server (a lease document).
+#
+# Taking and releasing the lease for each transaction costs two round trips, which a
+# process writing alone (./run over its own database) need not pay: a process keeps
+# the lease between its transactions while nobody else asks for it. Another process
+# that finds it kept marks it ``wanted``; the keeper sees that at its next renewal
+# (every KEEP_RENEW_SECONDS), hands the lease back and takes it per transaction for
+# SHARED_SECONDS, as does every process that had to wait for it. Processes that share the server thus still take turns, and one
+# writing alone pays for the lease only when it starts writing after a pause.
 
 # Longer than any one transaction takes; a process that died holding the lease
-# delays the others by at most this long.
+# delays the others by at most this long (KEEP_SECONDS for a kept lease).
 LEASE_SECONDS = 2
+KEEP_SECONDS = 4
+KEEP_RENEW_SECONDS = 0.25
+# A kept lease goes back after this long without a transaction, so that an idle
+# process writes nothing.
+KEEP_IDLE_SECONDS = 2.0
+SHARED_SECONDS = 300.0
 _LEASE_ID = "transactions"
+# The comment a renewal carries: sent in the background, by no request, so that
+# counts of a request's commands can leave it out.
+LEASE_RENEWAL = "renew the write lease"
 
 # Two upserts of the lease colliding: a duplicate key, or, from the embedded
 # server under concurrent writers, "Failed to get last row id" (code 8).
 _COLLISION_CODES = {11000, 8}
 
 
+def _now_ms() -> int:
+    # milliseconds as an integer: the embedded server stores a datetime written with
+    # $set as text, which no longer compares as a time
+    return int(time.time() * 1000)
+
+
 class TransactionLock:
-    def __init__(self, collection: AsyncCollection):
+    """One transaction at a time, in this process and across the processes sharing
+    the server. ``keep``: keep the lease between transactions while no other process
+    asks for it (see above)."""
+
+    def __init__(self, collection: AsyncCollection, *, keep: bool = True):
         self.collection = collection
         self.local = asyncio.Lock()
+        self.keep = keep
+        self.keeper = uuid.uuid4().hex  # this process, as the holder of a kept lease
+        self.kept_until_ms = 0  # when the kept lease runs out; 0: none kept
+        self._shared_until = 0.0  # per-transaction leases until then (monotonic)
+        self._last_used = 0.0
+        self._renewing: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def held(self, timeout: float) -> AsyncIterator[None]:
@@ -368,34 +401,127 @@ class TransactionLock:
         except TimeoutError:
             raise Unavailable("the database is busy with other writes; try again") from None
         try:
-            holder = uuid.uuid4().hex
-            await self._acquire(holder, deadline)
+            release = await self._take(deadline)
             try:
                 yield
             finally:
-                await self.collection.delete_one({"_id": _LEASE_ID, "holder": holder})
+                if release is not None:
+                    await self.collection.delete_one({"_id": _LEASE_ID, "holder": release})
         finally:
+            self._last_used = time.monotonic()
             self.local.release()
 
-    async def _acquire(self, holder: str, deadline: float) -> None:
+    async def close(self) -> None:
+        """Stops renewing, and hands back a kept lease (the process is stopping)."""
+        task, self._renewing = self._renewing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with self.local:
+            await self._hand_back()
+
+    async def _take(self, deadline: float) -> str | None:
+        """Takes the lease for one transaction: None when it is kept (a round trip
+        only when it is not kept yet, or its renewals failed), else the holder to
+        release after it."""
+        keeping = self.keep and time.monotonic() >= self._shared_until
+        if keeping and self.kept_until_ms - _now_ms() >= LEASE_SECONDS * 1000:
+            return None
+        holder = self.keeper if keeping else uuid.uuid4().hex
+        until, kept = await self._acquire(holder, deadline, keep=keeping)
+        if not kept:  # another process writes too
+            self.kept_until_ms = 0
+            return holder
+        self.kept_until_ms = until
+        if self._renewing is None:
+            self._renewing = asyncio.create_task(self._renew(), name="renew the write lease")
+        return None
+
+    async def _renew(self) -> None:
+        """While the lease is kept: extends it, or hands it back when another process
+        wants it or this one stopped writing."""
+        try:
+            while self.kept_until_ms:
+                await asyncio.sleep(KEEP_RENEW_SECONDS)
+                async with self.local:  # never while a transaction of ours runs
+                    if not self.kept_until_ms:
+                        return
+                    if time.monotonic() - self._last_used >= KEEP_IDLE_SECONDS:
+                        await self._hand_back()
+                    elif not await self._extend():
+                        self._shared_until = time.monotonic() + SHARED_SECONDS
+                        await self._hand_back()
+        finally:
+            if self._renewing is asyncio.current_task():
+                self._renewing = None
+
+    async def _extend(self) -> bool:
+        """Extends the kept lease unless another process wants it: whether it did.
+        A failed renewal (the database away) keeps it until it runs out."""
+        now = _now_ms()
+        try:
+            result = await self.collection.update_one(
+                {"_id": _LEASE_ID, "holder": self.keeper, "wanted": 0},
+                {"$set": {"expires_ms": now + KEEP_SECONDS * 1000}},
+                comment=LEASE_RENEWAL,
+            )
+        except PyMongoError as e:
+            log.debug("renewing the write lease failed: %s", e)
+            return True
+        if result.matched_count == 1:
+            self.kept_until_ms = now + KEEP_SECONDS * 1000
+        return result.matched_count == 1
+
+    async def _hand_back(self) -> None:
+        if not self.kept_until_ms:
+            return
+        self.kept_until_ms = 0
+        try:
+            await self.collection.delete_one({"_id": _LEASE_ID, "holder": self.keeper})
+        except PyMongoError as e:  # it runs out on its own
+            log.debug("handing back the write lease failed: %s", e)
+
+    async def _acquire(self, holder: str, deadline: float, *, keep: bool) -> tuple[int, bool]:
+        """Takes the lease as ``holder``, waiting while another holds it: when it runs
+        out (in ms), and whether it is kept. One that had to wait is taken for one
+        transaction, and so are the next ones for SHARED_SECONDS: another process
+        writes too. Meanwhile, a kept lease is asked for (``wanted``) every so often,
+        as its holder may change while this one waits."""
         pause = 0.002
+        contended = False
+        asked = -KEEP_RENEW_SECONDS
         while True:
             if time.monotonic() > deadline:
                 raise Unavailable("another process holds the database's write lease")
-            # milliseconds as an integer: the embedded server stores a datetime
-            # written with $set as text, which no longer compares as a time
-            now = int(time.time() * 1000)
+            now = _now_ms()
+            kept = keep and not contended
+            until = now + int((KEEP_SECONDS if kept else LEASE_SECONDS) * 1000)
             try:
-                # takes a free or expired lease; while another holds it, the upsert
-                # collides with its document instead
+                # takes a free or expired lease (or renews one's own); while another
+                # holds it, the upsert collides with its document instead
                 await self.collection.update_one(
-                    {"_id": _LEASE_ID, "expires_ms": {"$lt": now}},
-                    {"$set": {"holder": holder, "expires_ms": now + LEASE_SECONDS * 1000}},
+                    {"_id": _LEASE_ID, "$or": [{"expires_ms": {"$lt": now}}, {"holder": holder}]},
+                    {
+                        "$set": {
+                            "holder": holder,
+                            "expires_ms": until,
+                            "kept": int(kept),
+                            "wanted": 0,
+                        }
+                    },
                     upsert=True,
                 )
-                return
+                return until, kept
             except WriteError as e:
                 if e.code not in _COLLISION_CODES:
                     raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.05)
+            contended = True
+            self._shared_until = time.monotonic() + SHARED_SECONDS
+            if time.monotonic() - asked >= KEEP_RENEW_SECONDS / 2:
+                asked = time.monotonic()
+                await self.collection.update_one(
+                    {"_id": _LEASE_ID, "kept": 1}, {"$set": {"wanted": 1}}
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)

@@ -204,6 +204,8 @@ class Store:
 
     async def close(self) -> None:
         await self.tokens.ended.stop()
+        with pymongo.timeout(self.operation_timeout):
+            await self.transaction_lock.close()
         await self.client.close()
 
     # --- expiry on a standalone, where there are no TTL indexes (create_indexes) ---

@@ -30,7 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from .changes import Changes, Entry
+from .changes import Changes, Entry, Heads, split_heads, with_heads
 from .clock import utcnow
 from .compat import exact, replace_whole, typed
 from .idempotency import IdempotencyKeys, once
@@ -259,6 +259,23 @@ class Lists:
         docs = await self.members.find(exact({"list": list_id}), session=session).to_list()
         return {doc["user"]: doc for doc in docs}
 
+    async def members_with_heads(
+        self, list_id: str, session: AsyncClientSession
+    ) -> tuple[Members, Heads]:
+        """``members_of``, and each member's head (store/changes.py), in one query.
+
+        Not the first command of a transaction: the embedded server begins one only
+        with a find or a write, never with an aggregation (which it runs outside the
+        transaction, and on a standalone the transaction lock isolates it instead).
+        """
+        pipeline = [
+            {"$match": exact({"list": list_id})},
+            *with_heads(self.changes.collection, "user"),
+        ]
+        docs = await (await self.members.aggregate(pipeline, session=session)).to_list()
+        heads = split_heads(docs, "user")
+        return {doc["user"]: doc for doc in docs}, heads
+
     async def document(self, list_id: str, session: AsyncClientSession) -> dict[str, Any]:
         doc = await self.collection.find_one(exact({"_id": object_id(list_id)}), session=session)
         if doc is None:
@@ -330,16 +347,16 @@ class Lists:
         versions: Collection[int] | None = None,
     ) -> dict[str, Any]:
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             role = require(members, person, allowed)
-            doc = await self.document(list_id, session)
             check_versions(doc, role, versions)
             updated = {**doc, "name": name, "updated_at": utcnow(), "version": doc["version"] + 1}
             match = {"_id": doc["_id"], "version": doc["version"]}
             if not await replace_whole(self.collection, match, updated, session):
                 raise RuntimeError(f"list {list_id} changed inside its own transaction")
             entries = to_each(members, "list.updated", lambda r: {"list": list_view(updated, r)})
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
             return list_view(updated, role)
 
         return await self.in_transaction(work)
@@ -360,9 +377,9 @@ class Lists:
             raise ValueError(f"not a member's role: {role!r}")
 
         async def work(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             require(members, person, allowed)
-            doc = await self.document(list_id, session)
             current = members.get(member.id)
             if current is not None and current["role"] == "owner":
                 raise OwnerLeaving()  # the owner's own role is not theirs to change here
@@ -392,7 +409,7 @@ class Lists:
                     if user != member.id
                 ]
                 entries.append((member.id, "list.updated", {"list": list_view(doc, role)}))
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
             return member_view(membership), current is None
 
         return await self.in_transaction(work)
@@ -403,21 +420,21 @@ class Lists:
         """Removes ``member_id`` from the list; NoAccess(None) when they were not in it."""
 
         async def work(session: AsyncClientSession) -> None:
-            members = await self.members_of(list_id, session)
+            doc = await self.document(list_id, session)  # first (members_with_heads)
+            members, heads = await self.members_with_heads(list_id, session)
             require(members, person, allowed)
             gone = members.pop(member_id, None)
             if gone is None:
                 raise NoAccess(None)
             if gone["role"] == "owner":
                 raise OwnerLeaving()
-            doc = await self.document(list_id, session)
             await self.members.delete_one(exact({"_id": gone["_id"]}), session=session)
             entries: list[Entry] = [
                 (user, "member.removed", {"list_id": list_id, "member": member_view(gone)})
                 for user in members
             ]
             entries.append((member_id, "list.removed", {"list": list_view(doc, gone["role"])}))
-            await self.changes.record_all(entries, session)
+            await self.changes.record_all(entries, session, heads)
 
         await self.in_transaction(work)
 

@@ -27,7 +27,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .changes import Changes, Entry
+from .changes import Changes, Entry, Heads, held_tasks
 from .clock import utcnow
 from .compat import exact, replace_whole, typed, typed_value
 from .idempotency import IdempotencyKeys, once
@@ -380,27 +380,40 @@ class Tasks:
         """
         task_id = ObjectId()
         now = utcnow()
+        # a default list's owner is the user whose id it has
+        owned = list_id == person.id
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            members = await self.lists.members_of(list_id, session)
-            if not members and list_id == person.id:
-                members = await self.lists.ensure_default(person, session)
-            require(members, person, allowed)
-            owner = owner_of(members)
-            if max_per_owner is not None:
-                held = await self.collection.count_documents(
-                    exact({"owner": owner}), session=session
-                )
-                if held >= max_per_owner:
-                    raise TaskLimit(owner == person.id)
-            doc = task_document(owner, fields, now, task_id, list_id=list_id, author=person)
+            # whose quota it counts against is known once the members are read
+            doc = task_document(person.id, fields, now, task_id, list_id=list_id, author=person)
             task = _task(doc)
             if idempotency_key is not None:
                 await self.idempotency_keys.claim(
                     person.id, idempotency_key, fingerprint, task, session
                 )
-            await self.collection.insert_one(doc, session=session)
-            await self.changes.record_all(_to_members(members, "task.created", task), session)
+            if owned:
+                # in first, so that the read of the members and heads that follows
+                # is not the transaction's first command (store/lists.py:
+                # members_with_heads); a refusal below undoes it
+                await self.collection.insert_one(doc, session=session)
+                members, heads = await self.lists.members_with_heads(list_id, session)
+                if not members:
+                    members = await self.lists.ensure_default(person, session)
+            else:
+                members = await self.lists.members_of(list_id, session)
+                heads = await self.changes.heads(members, session)
+            require(members, person, allowed)
+            owner = owner_of(members)
+            if max_per_owner is not None:
+                held = await self._held(owner, heads, session, inserted=1 if owned else 0)
+                if held >= max_per_owner:
+                    raise TaskLimit(owner == person.id)
+            if not owned:
+                doc["owner"] = owner
+                await self.collection.insert_one(doc, session=session)
+            await self.changes.record_all(
+                _to_members(members, "task.created", task), session, heads, tasks={owner: 1}
+            )
             return task
 
         return await once(
@@ -442,7 +455,9 @@ class Tasks:
         now = utcnow()
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            doc, members = await self._writable(person, oid, allowed, versions, within, session)
+            doc, members, heads = await self._writable(
+                person, oid, allowed, versions, within, session
+            )
             before = _task(doc)
             fields = {k: v for k, v in changes.items() if k != "list_id"}
             updated = {**doc, **fields, "updated_at": now, "version": doc["version"] + 1}
@@ -457,12 +472,12 @@ class Tasks:
                     joining = await self.lists.ensure_default(person, session)
                 require(joining, person, allowed, target=True)
                 owner = owner_of(joining)
-                if max_per_owner is not None and owner != doc["owner"]:
-                    held = await self.collection.count_documents(
-                        exact({"owner": owner}), session=session
-                    )
-                    if held >= max_per_owner:
-                        raise TaskLimit(owner == person.id)
+                if (
+                    max_per_owner is not None
+                    and owner != doc["owner"]
+                    and await self._held(owner, heads, session) >= max_per_owner
+                ):
+                    raise TaskLimit(owner == person.id)
                 updated["list"] = target
                 updated["owner"] = owner
             keyed(updated)
@@ -476,7 +491,10 @@ class Tasks:
                     entries.append((user, "task.deleted", {"task": before}))
                 else:
                     entries.append((user, "task.created", {"task": task}))
-            await self.changes.record_all(entries, session)
+            moved = (
+                {doc["owner"]: -1, updated["owner"]: 1} if updated["owner"] != doc["owner"] else {}
+            )
+            await self.changes.record_all(entries, session, heads, tasks=moved)
             return task
 
         return await self.in_transaction(work)
@@ -494,14 +512,17 @@ class Tasks:
         oid = object_id(task_id)
 
         async def work(session: AsyncClientSession) -> dict[str, Any]:
-            doc, members = await self._writable(person, oid, allowed, versions, within, session)
+            doc, members, heads = await self._writable(
+                person, oid, allowed, versions, within, session
+            )
             result = await self.collection.delete_one(
                 exact({"_id": oid, "version": doc["version"]}), session=session
             )
             if result.deleted_count != 1:
                 raise RuntimeError(f"task {oid} changed inside its own transaction")
             task = _task(doc)
-            await self.changes.record_all(_to_members(members, "task.deleted", task), session)
+            entries = _to_members(members, "task.deleted", task)
+            await self.changes.record_all(entries, session, heads, tasks={doc["owner"]: -1})
             return task
 
         return await self.in_transaction(work)
@@ -583,21 +604,42 @@ class Tasks:
         versions: Collection[int] | None,
         within: str | None,
         session: AsyncClientSession,
-    ) -> tuple[dict[str, Any], Members]:
-        """The stored task, typed, and its list's members, if the person may write it:
-        TaskNotFound when they cannot see it (or it is not in ``within``), NoAccess when
-        they may only read it, StaleVersion when it is at none of ``versions``."""
+    ) -> tuple[dict[str, Any], Members, Heads]:
+        """The stored task, typed, its list's members and their heads
+        (store/changes.py), if the person may write it: TaskNotFound when they cannot
+        see it (or it is not in ``within``), NoAccess when they may only read it,
+        StaleVersion when it is at none of ``versions``. Two round trips: the
+        embedded server matches no ObjectId in an aggregation, so the task comes by
+        itself (a real MongoDB could bring it in the members' query)."""
         doc = await self.collection.find_one(exact({"_id": oid}), session=session)
         if doc is None:
             raise TaskNotFound(str(oid))
         doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
-        members = await self.lists.members_of(doc["list"], session)
+        members, heads = await self.lists.members_with_heads(doc["list"], session)
         if role_of(members, person) is None or (within is not None and doc["list"] != within):
             raise TaskNotFound(str(oid))
         require(members, person, allowed)
         if versions is not None and doc["version"] not in versions:
             raise StaleVersion(_task(doc))
-        return doc, members
+        return doc, members, heads
+
+    async def _held(
+        self, owner: str, heads: Heads, session: AsyncClientSession, *, inserted: int = 0
+    ) -> int:
+        """How many tasks the owner's lists hold (``inserted`` of them by this
+        transaction left out), as their head keeps it (read now when not read yet).
+        Counted once, when the head does not keep it yet; the write then stores it
+        there (store/changes.py: record_all), and every later write keeps it."""
+        if owner not in heads:
+            heads.update(await self.changes.heads([owner], session))
+        held = held_tasks(heads, owner)
+        if held is None:
+            counted = await self.collection.count_documents(
+                exact({"owner": owner}), session=session
+            )
+            held = counted - inserted
+            heads[owner] = {**(heads[owner] or {}), "tasks": held}
+        return held
 
     async def _delete_batch(
         self, list_id: str, members: Members, session: AsyncClientSession
@@ -619,7 +661,7 @@ class Tasks:
         entries: list[Entry] = []
         for doc in docs:
             entries += _to_members(members, "task.deleted", _task(doc))
-        await self.changes.record_all(entries, session)
+        await self.changes.record_all(entries, session, tasks={owner_of(members): -len(docs)})
         return len(docs), len(docs) < batch
 
     async def _replace(

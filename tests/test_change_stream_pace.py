@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness.database import Commands, fresh_store
+from harness.database import Commands, fresh_store, watching
 
 from store import Person
 from store.compat import POLL_IDLE_INTERVAL, PollPace
@@ -44,33 +44,26 @@ def test_a_server_that_holds_the_get_more_open_is_never_paused():
 
 async def test_an_idle_stream_asks_about_once_a_second_and_still_delivers(mongodb_uri):
     commands = Commands()
-    async with fresh_store(mongodb_uri, event_listeners=[commands]) as store:
-        got: list[dict] = []
+    async with (
+        fresh_store(mongodb_uri, event_listeners=[commands]) as store,
+        watching(store) as (got, watch),
+    ):
+        # past the fast spell after opening and the back-off to the idle pace
+        await asyncio.sleep(watch.pace.fast_for + 2.5)
+        commands.clear()
+        window = 3.0
+        await asyncio.sleep(window)
+        get_mores = [t for name, t, _ in commands.sent if name == "getMore"]
+        # ~1 per second polled, or one per maxAwaitTimeMS on a replica set;
+        # the fast pace would be ~150
+        assert len(get_mores) <= window / POLL_IDLE_INTERVAL + 2, len(get_mores)
 
-        async def caught_up() -> None:
-            pass
-
-        watch = store.watch_changes(got.append, caught_up)
-        await watch.start()
-        try:
-            # past the fast spell after opening and the back-off to the idle pace
-            await asyncio.sleep(watch.pace.fast_for + 2.5)
-            commands.clear()
-            window = 3.0
-            await asyncio.sleep(window)
-            get_mores = [t for name, t, _ in commands.sent if name == "getMore"]
-            # ~1 per second polled, or one per maxAwaitTimeMS on a replica set;
-            # the fast pace would be ~150
-            assert len(get_mores) <= window / POLL_IDLE_INTERVAL + 2, len(get_mores)
-
-            user = await store.users.create("paced", "hash")
-            me = Person(user.id, user.username)
-            started = time.monotonic()
-            await store.tasks.create(me, me.id, {"title": "after a quiet spell"}, allowed=EDITORS)
-            while not got and time.monotonic() - started < 5:
-                await asyncio.sleep(0.01)
-            latency = time.monotonic() - started
-            assert got, "the change never arrived"
-            assert latency < POLL_IDLE_INTERVAL + 1.0, latency
-        finally:
-            await watch.stop()
+        user = await store.users.create("paced", "hash")
+        me = Person(user.id, user.username)
+        started = time.monotonic()
+        await store.tasks.create(me, me.id, {"title": "after a quiet spell"}, allowed=EDITORS)
+        while not got and time.monotonic() - started < 5:
+            await asyncio.sleep(0.01)
+        latency = time.monotonic() - started
+        assert got, "the change never arrived"
+        assert latency < POLL_IDLE_INTERVAL + 1.0, latency

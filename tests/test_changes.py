@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from bson import ObjectId
-from harness.database import fresh_store
+from harness.database import Commands, fresh_store, watching
 
 
 async def record(store, owner, kind="task.updated", title="t"):
@@ -71,3 +71,51 @@ async def test_catching_up_while_the_owner_writes_finds_no_gap(store, mongodb_ur
     for found in reads:
         assert [c["seq"] for c in found] == list(range(1, len(found) + 1))
     assert len(reads[-1]) > len(reads[0])  # the owner did write meanwhile
+
+
+async def test_last_seqs_kept_the_old_way_move_into_heads_at_start_up(store):
+    alice, bob = str(ObjectId()), str(ObjectId())
+    await store.db.change_counters.insert_many([{"_id": alice, "seq": 7}, {"_id": bob, "seq": 2}])
+    for _ in range(3):  # bob's head is further on already: it stays there
+        await record(store, bob)
+    await store.create_indexes()
+    assert await store.changes.last_seq(alice) == 7
+    assert await record(store, alice) == 8
+    assert await record(store, bob) == 4
+    assert await store.db.change_counters.count_documents({}) == 0
+    # a head is no change: a catch-up never sees one
+    assert [c["seq"] for c in await store.changes.since(alice, 7)] == [8]
+    assert [c["seq"] for c in await store.changes.since(bob, 0)] == [1, 2, 3, 4]
+
+
+async def test_changes_to_many_members_take_one_command_after_their_heads(mongodb_uri):
+    commands = Commands()
+    async with fresh_store(mongodb_uri, event_listeners=[commands]) as counted:
+        owners = [str(ObjectId()) for _ in range(5)]
+        await record(counted, owners[0])
+        commands.clear()
+        entries = [(owner, "task.updated", {"task": {"id": "x"}}) for owner in owners]
+        seqs = await counted.in_transaction(lambda s: counted.changes.record_all(entries, s))
+        assert seqs == [2, 1, 1, 1, 1]
+        # their heads, then the heads moved on with the changes beside them
+        assert commands.requests() == [
+            ("find", "changes"),
+            ("update", "changes"),
+            ("commitTransaction", 1),
+        ]
+
+
+async def test_the_change_stream_carries_changes_and_never_a_head(store, caplog):
+    async with watching(store) as (got, _):
+        owner = str(ObjectId())  # no head yet: the first change inserts it
+        assert [await record(store, owner, title=t) for t in ("a", "b")] == [1, 2]
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(got) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # anything more would have come by now
+        assert [(c["owner"], c["seq"], c["type"]) for c in got] == [
+            (owner, 1, "task.updated"),
+            (owner, 2, "task.updated"),
+        ]
+        # the head's insert was passed over, not failed on
+        assert not [r for r in caplog.records if "not handled" in r.getMessage()]

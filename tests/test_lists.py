@@ -8,10 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
+from harness.database import Commands, fresh_store
 from harness.lists import Member, member, new_list, share
 from harness.live import connect
 from harness.tasks import create
 
+from services.lists import OWNERS
+from store import Person
 from store.tasks import SORTS, TaskFilter, _branch
 
 
@@ -516,3 +520,26 @@ async def test_a_task_moves_into_a_default_list_not_made_yet(client):
     assert moved.status_code == 200, moved.text
     assert moved.json()["task"]["list_id"] == editor.id
     assert (await client.get(f"/api/tasks/{task['id']}", headers=owner.auth)).status_code == 404
+
+
+async def test_renaming_a_shared_list_takes_four_round_trips_and_its_commit(mongodb_uri):
+    commands = Commands()
+    async with fresh_store(mongodb_uri, event_listeners=[commands]) as store:
+        owner, guest = (Person(str(ObjectId()), name) for name in ("owner", "guest"))
+        made, _ = await store.lists.create(owner, "shared")
+        await store.lists.set_member(owner, made["id"], guest, "editor", allowed=OWNERS, limit=10)
+        commands.clear()
+        renamed = await store.lists.rename(owner, made["id"], "renamed", allowed=OWNERS)
+        assert renamed["name"] == "renamed"
+        # the list; its members with their heads; the list written; the heads moved
+        # on with a change for each member beside them
+        assert commands.requests() == [
+            ("find", "lists"),
+            ("aggregate", "list_members"),
+            ("update", "lists"),
+            ("update", "changes"),
+            ("commitTransaction", 1),
+        ]
+        for person, seq in ((owner, 3), (guest, 2)):
+            changes = await store.changes.since(person.id, seq - 1)
+            assert [(c["seq"], c["type"]) for c in changes] == [(seq, "list.updated")]

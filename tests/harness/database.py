@@ -16,10 +16,19 @@ from pymongo import monitoring
 
 from server.embedded_db import EmbeddedMongo, die_with_parent
 from store import Store, bounded, make_client
+from store.change_stream import Watch
+from store.compat import LEASE_RENEWAL
 
 from .ports import free_port
 
-__all__ = ["Commands", "EmbeddedServer", "free_port", "fresh_store", "wait_for_ping"]
+__all__ = [
+    "Commands",
+    "EmbeddedServer",
+    "free_port",
+    "fresh_store",
+    "wait_for_ping",
+    "watching",
+]
 
 
 def wait_for_ping(uri: str, timeout: float = 20) -> None:
@@ -100,11 +109,29 @@ async def fresh_store(
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def watching(store: Store) -> AsyncIterator[tuple[list[dict[str, Any]], Watch]]:
+    """The store's change stream, open for the block: the changes it delivers (appended
+    as they come), and the watch itself."""
+    got: list[dict[str, Any]] = []
+
+    async def caught_up() -> None:
+        pass
+
+    watch = store.watch_changes(got.append, caught_up)
+    await watch.start()
+    try:
+        yield got, watch
+    finally:
+        await watch.stop()
+
+
 class Commands(monitoring.CommandListener):
     """Every command a client sends, as (name, collection or None, command document).
 
     ``requests()`` leaves out what the change streams send in the background (their
-    opening ``aggregate``, their ``getMore`` polls, ``killCursors``)."""
+    opening ``aggregate``, their ``getMore`` polls, ``killCursors``), and the renewals
+    of a kept transaction lease (store/compat.py: TransactionLock)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, dict[str, Any]]] = []
@@ -144,6 +171,8 @@ class Commands(monitoring.CommandListener):
         ]
 
     def _of_stream(self, name: str, target: Any, command: dict[str, Any]) -> bool:
+        if command.get("comment") == LEASE_RENEWAL:
+            return True
         if name == "aggregate":
             return any("$changeStream" in stage for stage in command.get("pipeline", []))
         if name == "getMore":
