@@ -125,6 +125,7 @@ export function renderTasks(flashId) {
   }
   state.pendingRender = false;
   const tasks = visible();
+  const movable = state.found === null; // a search's order is the server's, not the list's
   const template = $("#task-template");
   list.replaceChildren(
     ...tasks.map((task, i) => {
@@ -143,6 +144,7 @@ export function renderTasks(flashId) {
         $(".title", item).addEventListener("click", () => startEdit(item, task));
         $(".up", item).disabled = i === 0;
         $(".down", item).disabled = i === tasks.length - 1;
+        for (const control of item.querySelectorAll(".up, .down")) control.hidden = !movable;
         $(".up", item).addEventListener("click", () => move(task, -1));
         $(".down", item).addEventListener("click", () => move(task, +1));
         $(".delete", item).addEventListener("click", () => deleteTask(task));
@@ -177,14 +179,17 @@ export function renderTasks(flashId) {
   const shown = sorted();
   const open = shown.filter((t) => !t.done).length;
   const done = shown.length - open;
-  $("#counts").textContent = shown.length ? `${open} open · ${done} done` : "";
+  const found = state.found ? `${tasks.length} found · ` : "";
+  $("#counts").textContent = shown.length ? `${found}${open} open · ${done} done` : "";
   $("#empty").hidden = tasks.length > 0;
   const viewer = currentList() && currentList().role === "viewer";
-  $("#empty").textContent = shown.length
-    ? "No tasks in this view."
-    : viewer
-      ? "Nothing in this list yet."
-      : "Nothing here yet. Add your first task above.";
+  $("#empty").textContent = state.found
+    ? "No tasks match."
+    : shown.length
+      ? "No tasks in this view."
+      : viewer
+        ? "Nothing in this list yet."
+        : "Nothing here yet. Add your first task above.";
 }
 
 // Edits a task's title in place: Enter or leaving the field saves, Escape cancels.

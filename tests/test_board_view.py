@@ -1,0 +1,173 @@
+"""The board's view of tasks in real headless Chromium: search, filters and sort asked
+of the server (every page of the answer) and kept right by live changes.
+Screenshots land in tests/artifacts/."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from harness.browser import ARTIFACTS, DESKTOP, PHONE, WITHIN, open_page, sign_in
+from harness.tasks import create
+from harness.users import login, register
+from playwright.async_api import Page, expect
+
+pytestmark = pytest.mark.integration
+
+ZONE = "Asia/Shanghai"  # the browser's time zone: "today" is the user's, not the server's
+# a change through the other process, or a view asked again: a second, with room
+# for a machine busy with other tests
+SETTLED = 3 * WITHIN
+
+
+def today() -> date:
+    return datetime.now(ZoneInfo(ZONE)).date()
+
+
+async def a_user(url: str) -> tuple[str, dict[str, str]]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        username = await register(client)
+        token = await login(client, username)
+    return username, {"Authorization": f"Bearer {token}"}
+
+
+async def add(url: str, auth: dict[str, str], **fields: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        return await create(client, auth, **fields)
+
+
+async def shown(page: Page, expected: list[str]) -> None:
+    """The titles shown, once any answer the view waits for is in."""
+    await expect(page.locator("#tasks")).not_to_have_attribute("aria-busy", "true")
+    await expect(page.locator(".task .title")).to_have_text(expected, timeout=SETTLED)
+
+
+async def choose(page: Page, selector: str, value: str) -> None:
+    await page.select_option(selector, value)
+
+
+def day(offset: int) -> str:
+    return (today() + timedelta(days=offset)).isoformat()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+async def test_search_filters_and_sort_are_the_servers_answer(browser, processes, size):
+    a, b = processes
+    username, auth = await a_user(a.url)
+    tasks = [
+        dict(title="Pay rent", due=day(-1), priority=3, labels=["home"]),
+        dict(
+            title="写周报",
+            description="本周进展与下周计划",
+            due=day(0),
+            priority=2,
+            labels=["工作"],
+        ),
+        dict(title="Dentist", due=day(3), priority=1, labels=["health"]),
+        dict(title="Plan trip", due=day(20), labels=["home"]),
+        dict(title="Read 三体"),
+        dict(title="Old bill", due=day(-6), done=True, labels=["home"]),
+    ]
+    for fields in tasks:
+        await add(b.url, auth, **fields)
+    everything = [t["title"] for t in tasks]
+    errors: list[str] = []
+    options = DESKTOP if size == "desktop" else PHONE
+    page = await open_page(browser, a.url, errors, timezone_id=ZONE, **options)
+    await sign_in(page, username)
+
+    await shown(page, everything)
+
+    # search: title or description, case-insensitive, Chinese too
+    for text, expected in (("周报", ["写周报"]), ("进展", ["写周报"]), ("RENT", ["Pay rent"])):
+        await page.fill("#search", text)
+        await shown(page, expected)
+    await page.fill("#search", "nothing like this")
+    await shown(page, [])
+    await expect(page.locator("#empty")).to_have_text("No tasks match.")
+    await page.fill("#search", "")
+    await shown(page, everything)
+
+    # due dates, on the user's calendar
+    await page.click("#filters-toggle")
+    await expect(page.locator("#view-filters")).to_be_visible()
+    for due, expected in (
+        ("overdue", ["Pay rent"]),  # Old bill is done: not overdue
+        ("today", ["写周报"]),
+        ("week", ["写周报", "Dentist"]),
+    ):
+        await choose(page, "#filter-due", due)
+        await shown(page, expected)
+    # a search while filtered: a narrower answer, and no reordering of it
+    await page.fill("#search", "dent")
+    await shown(page, ["Dentist"])
+    await expect(page.locator(".task .up:visible")).to_have_count(0)
+    await page.fill("#search", "")
+    await choose(page, "#filter-due", "")
+
+    # labels (the board knows them from the tasks), priority, and Open/Done with them
+    await expect(page.locator("#filter-label option")).to_have_text(
+        ["Any label", "health", "home", "工作"]
+    )
+    await choose(page, "#filter-label", "home")
+    await shown(page, ["Pay rent", "Plan trip", "Old bill"])
+    await page.click("[data-filter=open]")
+    await shown(page, ["Pay rent", "Plan trip"])
+    await page.click("[data-filter=all]")
+    await expect(page.locator("#filters-toggle")).to_have_text("Filters · 1")
+    await choose(page, "#filter-label", "")
+    await choose(page, "#filter-priority", "3")
+    await shown(page, ["Pay rent"])
+    await choose(page, "#filter-priority", "0")
+    await shown(page, ["Plan trip", "Read 三体", "Old bill"])
+    await choose(page, "#filter-priority", "")
+
+    # sorts: soonest due first (none last), highest priority first, newest first
+    await choose(page, "#sort", "due")
+    await shown(page, ["Old bill", "Pay rent", "写周报", "Dentist", "Plan trip", "Read 三体"])
+    await choose(page, "#sort", "priority")
+    await shown(page, ["Pay rent", "写周报", "Dentist", "Plan trip", "Read 三体", "Old bill"])
+    await choose(page, "#sort", "created")
+    await shown(page, everything[::-1])
+    await choose(page, "#sort", "order")
+    await shown(page, everything)
+    await expect(page.locator(".task .up:visible")).to_have_count(len(everything))
+
+    # live changes keep a filtered view right: what stops matching leaves, a new match
+    # (made through the other process) joins, by the server's rules
+    await choose(page, "#filter-label", "home")
+    await shown(page, ["Pay rent", "Plan trip", "Old bill"])
+    rent = next(t for t in await all_tasks(b.url, auth) if t["title"] == "Pay rent")
+    async with httpx.AsyncClient(base_url=b.url) as client:
+        response = await client.patch(
+            f"/api/tasks/{rent['id']}", json={"labels": ["paid"]}, headers=auth
+        )
+        assert response.status_code == 200, response.text
+    await shown(page, ["Plan trip", "Old bill"])
+    await add(b.url, auth, title="Fix the 水龙头", labels=["home"])
+    await shown(page, ["Plan trip", "Old bill", "Fix the 水龙头"])
+    await add(b.url, auth, title="Not a home task", labels=["work"])
+    await page.wait_for_timeout(500)
+    await shown(page, ["Plan trip", "Old bill", "Fix the 水龙头"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / f"board-filters-{size}.png")
+
+    # an answer of more than one page comes whole
+    if size == "desktop":
+        async with httpx.AsyncClient(base_url=b.url) as client:
+            for n in range(105):
+                await create(client, auth, title=f"Bulk {n:03d}", labels=["bulk"])
+        await choose(page, "#filter-label", "bulk")
+        await expect(page.locator(".task")).to_have_count(105, timeout=10000)
+        await expect(page.locator(".task .title").last).to_have_text("Bulk 104")
+    assert errors == []
+
+
+async def all_tasks(url: str, auth: dict[str, str]) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/api/tasks?limit=200", headers=auth)
+        assert response.status_code == 200, response.text
+        return response.json()["tasks"]
