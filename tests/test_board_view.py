@@ -1,6 +1,7 @@
 """The board's view of tasks in real headless Chromium: search, filters and sort asked
-of the server (every page of the answer) and kept right by live changes.
-Screenshots land in tests/artifacts/."""
+of the server (every page of the answer) and kept right by live changes; tasks
+reordered by dragging, with a mouse and with a finger, saved for a reload and for
+the other browser. Screenshots land in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from harness.browser import ARTIFACTS, DESKTOP, PHONE, WITHIN, open_page, sign_in
+from harness.browser import ARTIFACTS, DESKTOP, PHONE, WITHIN, open_page, sign_in, task
 from harness.tasks import create
 from harness.users import login, register
 from playwright.async_api import Page, expect
@@ -104,6 +105,7 @@ async def test_search_filters_and_sort_are_the_servers_answer(browser, processes
     # a search while filtered: a narrower answer, and no reordering of it
     await page.fill("#search", "dent")
     await shown(page, ["Dentist"])
+    await expect(page.locator(".task .drag-handle:visible")).to_have_count(0)
     await expect(page.locator(".task .up:visible")).to_have_count(0)
     await page.fill("#search", "")
     await choose(page, "#filter-due", "")
@@ -134,7 +136,7 @@ async def test_search_filters_and_sort_are_the_servers_answer(browser, processes
     await shown(page, everything[::-1])
     await choose(page, "#sort", "order")
     await shown(page, everything)
-    await expect(page.locator(".task .up:visible")).to_have_count(len(everything))
+    await expect(page.locator(".task .drag-handle:visible")).to_have_count(len(everything))
 
     # live changes keep a filtered view right: what stops matching leaves, a new match
     # (made through the other process) joins, by the server's rules
@@ -171,3 +173,82 @@ async def all_tasks(url: str, auth: dict[str, str]) -> list[dict[str, Any]]:
         response = await client.get("/api/tasks?limit=200", headers=auth)
         assert response.status_code == 200, response.text
         return response.json()["tasks"]
+
+
+async def drag(page: Page, title: str, onto: str, *, touch: bool = False) -> None:
+    """Drags a task by its handle onto another's place: above it when moving up,
+    below it when moving down."""
+    handle = await task(page, title).locator(".drag-handle").bounding_box()
+    target = await task(page, onto).bounding_box()
+    assert handle and target
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    down = target["y"] > y
+    to_y = target["y"] + target["height"] * (0.8 if down else 0.2)
+    steps = [y + (to_y - y) * i / 10 for i in range(1, 11)]
+    if touch:
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+        )
+        for step in steps:
+            await cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": x, "y": step}]},
+            )
+        await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    else:
+        await page.mouse.move(x, y)
+        await page.mouse.down()
+        for step in steps:
+            await page.mouse.move(x, step)
+        await page.mouse.up()
+
+
+async def two_pages(
+    browser, processes, names: tuple[str, ...]
+) -> tuple[dict[str, str], Page, Page, list[str]]:
+    """A user with these tasks, signed in on the desktop (first process) and on a
+    phone (second process); the user's API headers, both pages, their errors."""
+    a, b = processes
+    username, auth = await a_user(a.url)
+    for title in names:
+        await add(a.url, auth, title=title)
+    errors: list[str] = []
+    desk = await open_page(browser, a.url, errors, **DESKTOP)
+    await sign_in(desk, username)
+    phone = await open_page(browser, b.url, errors, **PHONE)
+    await sign_in(phone, username)
+    await shown(desk, list(names))
+    await shown(phone, list(names))
+    return auth, desk, phone, errors
+
+
+async def test_drag_and_drop_reorders_and_persists(browser, processes):
+    a = processes[0]
+    auth, desk, phone, errors = await two_pages(
+        browser, processes, ("Alpha", "Bravo", "Charlie", "Delta 丁")
+    )
+
+    # a mouse on the desktop: the last to the top; the phone sees it live
+    await drag(desk, "Delta 丁", "Alpha")
+    expected = ["Delta 丁", "Alpha", "Bravo", "Charlie"]
+    await shown(desk, expected)
+    await shown(phone, expected)
+
+    # a finger on the phone: the first below the third; the desktop sees it live
+    await drag(phone, "Delta 丁", "Bravo", touch=True)
+    expected = ["Alpha", "Bravo", "Delta 丁", "Charlie"]
+    await shown(phone, expected)
+    await shown(desk, expected)
+
+    # saved through the tasks' order: a reload, and the API, say the same
+    await desk.reload()
+    await expect(desk.locator("#live-status")).to_have_attribute("data-state", "live")
+    await shown(desk, expected)
+    by_order = sorted(await all_tasks(a.url, auth), key=lambda t: t["order"])
+    assert [t["title"] for t in by_order] == expected
+
+    # the ↑/↓ buttons still move one place, with the dragged orders
+    await task(desk, "Charlie").locator(".up").click()
+    await shown(phone, ["Alpha", "Bravo", "Charlie", "Delta 丁"])
+    assert errors == []

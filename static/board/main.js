@@ -1,10 +1,11 @@
 // taskhub's board: sign-in; lists in a sidebar (a drawer at phone width), shared with
 // members by role; tasks with their details, through the native API (/api/lists,
 // /api/tasks); live updates from /api/live with reconnects that catch up from the
-// last seq seen; search, filters and sort asked of the server. Each module wires its
-// own controls in its setup function.
+// last seq seen; search, filters and sort asked of the server; drag-and-drop. Each
+// module wires its own controls in its setup function.
 
 import { setupDialogs } from "./dialogs.js";
+import { setupDragging } from "./dragging.js";
 import { setupDrawer } from "./drawer.js";
 import { setupLists } from "./lists.js";
 import { setupLive } from "./live.js";
@@ -21,4 +22,5 @@ setupDrawer();
 setupSharing();
 setupDialogs();
 setupSearch();
+setupDragging();
 start();

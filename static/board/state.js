@@ -17,6 +17,7 @@ export const state = {
   query: { q: "", due: "", label: "", priority: "", sort: "order" },
   found: null, // the server's answer to that query, as task ids in its order; null when unfiltered
   revision: 0, // counts changes to `tasks`, so that a filtered view knows it may be stale
+  dragging: false, // a task is being dragged: no redraw under the pointer
   lastSeq: null, // the last change seen; a reconnect asks for what came after it
   socket: null,
   retries: 0,

@@ -51,18 +51,23 @@ export async function deleteTask(task) {
   }
 }
 
-// Moves a task one place up or down: a new order between its new neighbours, or
-// when there is no room (or no orders yet), orders renumbered in steps.
+// Moves a task one place up or down.
 export async function move(task, step) {
+  const from = visible().findIndex((t) => t.id === task.id);
+  await moveTo(task, from + step);
+}
+
+// Moves a task to place `to` of the tasks shown: a new order between its new
+// neighbours, or when there is no room (or no orders yet), orders renumbered in steps.
+export async function moveTo(task, to) {
   const list = visible();
   const from = list.findIndex((t) => t.id === task.id);
-  const to = from + step;
-  if (to < 0 || to >= list.length) return;
+  if (from < 0 || to === from || to < 0 || to >= list.length) return;
   const all = sorted();
   const without = all.filter((t) => t.id !== task.id);
   const anchor = list[to];
   let index = without.findIndex((t) => t.id === anchor.id);
-  if (step > 0) index += 1;
+  if (to > from) index += 1;
   const before = without[index - 1];
   const after = without[index];
   let order = null;
@@ -110,6 +115,7 @@ function meta(task) {
 }
 
 function editingNow() {
+  if (state.dragging) return true;
   const list = $("#tasks");
   if (list.querySelector(".title-edit:not([hidden])")) return true;
   const details = document.activeElement && document.activeElement.closest(".details");
@@ -144,7 +150,7 @@ export function renderTasks(flashId) {
         $(".title", item).addEventListener("click", () => startEdit(item, task));
         $(".up", item).disabled = i === 0;
         $(".down", item).disabled = i === tasks.length - 1;
-        for (const control of item.querySelectorAll(".up, .down")) control.hidden = !movable;
+        for (const control of item.querySelectorAll(".up, .down, .drag-handle")) control.hidden = !movable;
         $(".up", item).addEventListener("click", () => move(task, -1));
         $(".down", item).addEventListener("click", () => move(task, +1));
         $(".delete", item).addEventListener("click", () => deleteTask(task));
@@ -166,6 +172,7 @@ export function renderTasks(flashId) {
         title.textContent = task.title;
         $(".title", item).replaceWith(title);
         $(".actions", item).remove();
+        $(".drag-handle", item).remove();
         $(".details", item).remove();
         $(".title-edit", item).remove();
       }
