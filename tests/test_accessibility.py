@@ -1,6 +1,6 @@
 """The board is usable without a mouse and by a screen reader: axe-core (pinned in
 tests/browser/package-lock.json, installed by ./test) finds no serious or critical
-violation on any of its screens (search and filters open
+violation on any of its screens (search and filters open, an Undo toast showing
 included), in light and dark mode, at desktop and phone width; and Tab alone reaches
 every control of the board, each showing where the focus is."""
 
@@ -108,6 +108,10 @@ async def test_axe_finds_nothing_serious_on_any_screen(browser, processes, schem
     await expect(page.locator(".task")).to_have_count(1)
     found += await violations(page, "search and filters")
     await page.click("#reset-view")
+    await task(page, "Bread").locator(".delete").click()
+    await expect(page.locator("#undo-toast")).to_be_visible()
+    found += await violations(page, "undo toast")
+    await page.click("#undo")
 
     phone = await a_board_with_everything(browser, url, errors, color_scheme=scheme, **PHONE)
     found += await violations(phone, "phone board")
@@ -155,6 +159,7 @@ async def test_tab_reaches_every_control_and_shows_the_focus(browser, processes)
         "logout",
         "search",
         "sort",
+        "clear-completed",
     } <= wanted
     reached: set[str] = set()
     unmarked: set[str] = set()

@@ -1,7 +1,9 @@
 """The board's view of tasks in real headless Chromium: search, filters and sort asked
 of the server (every page of the answer) and kept right by live changes; tasks
 reordered by dragging, with a mouse and with a finger, saved for a reload and for
-the other browser. Screenshots land in tests/artifacts/."""
+the other browser; deletes with an Undo (sent only once the toast is gone, so the
+other browser never sees an undone task leave); and "Clear completed". Screenshots
+land in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from harness.browser import ARTIFACTS, DESKTOP, PHONE, WITHIN, open_page, sign_in, task
+from harness.browser import ARTIFACTS, DESKTOP, PHONE, WITHIN, open_page, sign_in, task, titles
 from harness.tasks import create
 from harness.users import login, register
 from playwright.async_api import Page, expect
@@ -19,6 +21,7 @@ from playwright.async_api import Page, expect
 pytestmark = pytest.mark.integration
 
 ZONE = "Asia/Shanghai"  # the browser's time zone: "today" is the user's, not the server's
+UNDO_MS = 6000  # static/board/removal.js
 # a change through the other process, or a view asked again: a second, with room
 # for a machine busy with other tests
 SETTLED = 3 * WITHIN
@@ -251,4 +254,99 @@ async def test_drag_and_drop_reorders_and_persists(browser, processes):
     # the ↑/↓ buttons still move one place, with the dragged orders
     await task(desk, "Charlie").locator(".up").click()
     await shown(phone, ["Alpha", "Bravo", "Charlie", "Delta 丁"])
+    assert errors == []
+
+
+async def test_undo_restores_a_deleted_task_the_others_never_lose(browser, processes):
+    a = processes[0]
+    everything = ["Oat milk", "Bread", "写周报", "Eggs"]
+    auth, desk, phone, errors = await two_pages(browser, processes, tuple(everything))
+
+    # deleted here: gone at once, with a toast that offers it back
+    await task(desk, "Bread").locator(".delete").click()
+    toast = desk.locator("#undo-toast")
+    await expect(toast).to_be_visible()
+    await expect(toast).to_have_attribute("role", "status")
+    await expect(toast).to_contain_text("Deleted “Bread”.")
+    await shown(desk, ["Oat milk", "写周报", "Eggs"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await desk.screenshot(path=ARTIFACTS / "board-undo.png")
+    # the delete waits for the toast: the other browser still has it, and the server
+    await phone.wait_for_timeout(WITHIN)
+    await shown(phone, everything)
+    assert [t["title"] for t in await all_tasks(a.url, auth)] == everything
+    await desk.click("#undo")
+    await expect(toast).to_be_hidden()
+    await shown(desk, everything)  # in its place
+
+    # with the keyboard: Undo takes the focus, Enter takes the delete back
+    await task(desk, "写周报").locator(".delete").focus()
+    await desk.keyboard.press("Enter")
+    await expect(desk.locator("#undo")).to_be_focused()
+    await desk.keyboard.press("Enter")
+    await shown(desk, everything)
+    await expect(task(desk, "写周报").locator(".delete")).to_be_focused()  # back where it was
+    # ... and Escape lets it go now
+    await task(desk, "写周报").locator(".delete").focus()
+    await desk.keyboard.press("Enter")
+    await expect(desk.locator("#undo")).to_be_focused()
+    await desk.keyboard.press("Escape")
+    await expect(toast).to_be_hidden()
+    await shown(phone, ["Oat milk", "Bread", "Eggs"])
+
+    # left alone, the toast goes after a few seconds and the delete with it
+    await task(desk, "Eggs").locator(".delete").click()
+    await desk.mouse.move(0, 0)  # not resting on the toast, which holds it
+    await phone.wait_for_timeout(UNDO_MS - 1500)
+    await shown(phone, ["Oat milk", "Bread", "Eggs"])
+    await expect(task(phone, "Eggs")).to_have_count(0, timeout=1500 + SETTLED)
+    await expect(toast).to_be_hidden()
+
+    # a page that goes away sends the delete it was waiting on
+    await task(desk, "Oat milk").locator(".delete").click()
+    await desk.reload()
+    await shown(phone, ["Bread"])
+    assert [t["title"] for t in await all_tasks(a.url, auth)] == ["Bread"]
+    assert errors == []
+
+
+async def test_clear_completed_with_undo(browser, processes):
+    a, b = processes
+    errors: list[str] = []
+    username, auth = await a_user(a.url)
+    async with httpx.AsyncClient(base_url=a.url) as client:
+        response = await client.post("/api/lists", json={"name": "Groceries"}, headers=auth)
+        assert response.status_code == 201, response.text
+        groceries = response.json()["list"]
+    await add(a.url, auth, title="Inbox done", done=True)
+    for title, done in (("Milk", True), ("牛奶", False), ("Bread", True)):
+        await add(a.url, auth, title=title, done=done, list_id=groceries["id"])
+    phone = await open_page(browser, a.url, errors, **PHONE)
+    await sign_in(phone, username)
+    desk = await open_page(browser, b.url, errors, **DESKTOP)
+    await sign_in(desk, username)
+    # "All" is every list: nothing to clear there
+    await expect(phone.locator("#clear-completed")).to_be_hidden()
+    await phone.click("#open-lists")
+    await phone.click("#lists .list-link >> text=Groceries")
+    await shown(phone, ["Milk", "牛奶", "Bread"])
+    clear = phone.locator("#clear-completed")
+    await expect(clear).to_have_text("Clear completed (2)")
+
+    await clear.click()
+    await shown(phone, ["牛奶"])
+    await expect(phone.locator("#undo-text")).to_have_text(
+        "Cleared 2 completed tasks from “Groceries”."
+    )
+    await expect(clear).to_be_hidden()
+    await phone.screenshot(path=ARTIFACTS / "board-clear-completed.png")
+    await phone.click("#undo")
+    await shown(phone, ["Milk", "牛奶", "Bread"])
+
+    await clear.click()
+    await phone.click("#undo-dismiss")
+    await shown(desk, ["Inbox done", "牛奶"])  # the Inbox's done task stays
+    namesleft = sorted(t["title"] for t in await all_tasks(a.url, auth))
+    assert namesleft == sorted(["Inbox done", "牛奶"])
+    assert await titles(phone) == ["牛奶"]
     assert errors == []

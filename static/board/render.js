@@ -2,6 +2,7 @@
 // the list shown changed too.
 
 import { renderHead, renderLists } from "./lists.js";
+import { renderClearButton } from "./removal.js";
 import { renderSearch } from "./search.js";
 import { renderTasks } from "./tasks.js";
 
@@ -9,6 +10,7 @@ import { renderTasks } from "./tasks.js";
 export function render(flashId) {
   renderLists();
   renderTasks(flashId);
+  renderClearButton();
   renderSearch(); // last: it may ask the server again, and draw once more
 }
 

@@ -16,6 +16,7 @@ export const state = {
   // the search, filters and sort chosen (search.js); "" is "any"
   query: { q: "", due: "", label: "", priority: "", sort: "order" },
   found: null, // the server's answer to that query, as task ids in its order; null when unfiltered
+  hidden: new Set(), // ids deleted locally, waiting for an Undo before the DELETE is sent
   revision: 0, // counts changes to `tasks`, so that a filtered view knows it may be stale
   dragging: false, // a task is being dragged: no redraw under the pointer
   lastSeq: null, // the last change seen; a reconnect asks for what came after it
@@ -74,7 +75,7 @@ function compare(a, b) {
 }
 
 function inView(task) {
-  return !!task && (state.current === "all" || task.list_id === state.current);
+  return !!task && !state.hidden.has(task.id) && (state.current === "all" || task.list_id === state.current);
 }
 
 // The tasks of the list shown (or of every list), in order.
@@ -100,6 +101,7 @@ export function upsert(task) {
 
 export function remove(id) {
   state.deleted.add(id);
+  state.hidden.delete(id);
   if (!state.tasks.delete(id)) return false;
   state.revision += 1;
   return true;

@@ -6,8 +6,9 @@ import { dueText } from "./dates.js";
 import { showDetails, toggleDetails } from "./details.js";
 import { $ } from "./dom.js";
 import { refreshTask } from "./loading.js";
+import { removeLater } from "./removal.js";
 import { render } from "./render.js";
-import { canEdit, currentList, remove, sorted, state, upsert, visible } from "./state.js";
+import { canEdit, currentList, sorted, state, upsert, visible } from "./state.js";
 import { write } from "./writes.js";
 
 const ORDER_STEP = 1024;
@@ -39,16 +40,6 @@ export async function addTask(title) {
     render(answer.task.id);
   }
   return answer;
-}
-
-export async function deleteTask(task) {
-  remove(task.id);
-  render();
-  const done = await write(() => api("DELETE", `/api/tasks/${encodeURIComponent(task.id)}`), task.list_id);
-  if (done === null) {
-    state.deleted.delete(task.id);
-    await refreshTask(task.id);
-  }
 }
 
 // Moves a task one place up or down.
@@ -153,7 +144,7 @@ export function renderTasks(flashId) {
         for (const control of item.querySelectorAll(".up, .down, .drag-handle")) control.hidden = !movable;
         $(".up", item).addEventListener("click", () => move(task, -1));
         $(".down", item).addEventListener("click", () => move(task, +1));
-        $(".delete", item).addEventListener("click", () => deleteTask(task));
+        $(".delete", item).addEventListener("click", () => removeLater([task], `Deleted “${task.title}”.`));
         const toggle = $(".details-toggle", item);
         toggle.setAttribute("aria-label", `Details of ${task.title}`);
         toggle.addEventListener("click", () => toggleDetails(item, task));
