@@ -9,6 +9,7 @@ import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { render } from "./render.js";
 import { state, upsert } from "./state.js";
+import { PRIORITIES } from "./tasks.js";
 
 const PAGE = 100;
 const SETTLE_MS = 120; // changes that come together are asked about once
@@ -137,6 +138,10 @@ export function renderSearch() {
 }
 
 export function setupSearch() {
+  // highest first, as they sort
+  for (let priority = PRIORITIES.length - 1; priority >= 0; priority -= 1) {
+    $("#filter-priority").append(new Option(PRIORITIES[priority] || "None", String(priority)));
+  }
   const search = $("#search");
   search.addEventListener("input", () => {
     state.query.q = search.value.trim();

@@ -12,7 +12,7 @@ import { canEdit, currentList, sorted, state, upsert, visible } from "./state.js
 import { write } from "./writes.js";
 
 const ORDER_STEP = 1024;
-const PRIORITIES = ["", "Low", "Medium", "High"];
+export const PRIORITIES = ["", "Low", "Medium", "High"];
 
 // Changes some of a task's fields; the answer, or null (and the task fetched again).
 export async function patch(task, fields) {
