@@ -7,6 +7,7 @@ land in tests/artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -178,6 +179,18 @@ async def all_tasks(url: str, auth: dict[str, str]) -> list[dict[str, Any]]:
         return response.json()["tasks"]
 
 
+async def ordered(url: str, auth: dict[str, str], expected: list[str]) -> None:
+    """Waits (up to a few seconds) until the API holds the tasks in this order."""
+    for _ in range(30):
+        tasks = await all_tasks(url, auth)
+        if all(t["order"] is not None for t in tasks):
+            by_order = sorted(tasks, key=lambda t: t["order"])
+            if [t["title"] for t in by_order] == expected:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not in the order {expected}: {tasks}")
+
+
 async def drag(page: Page, title: str, onto: str, *, touch: bool = False) -> None:
     """Drags a task by its handle onto another's place: above it when moving up,
     below it when moving down."""
@@ -237,6 +250,10 @@ async def test_drag_and_drop_reorders_and_persists(browser, processes):
     expected = ["Delta 丁", "Alpha", "Bravo", "Charlie"]
     await shown(desk, expected)
     await shown(phone, expected)
+    # the first move numbers every task's order: each of those changes reaches the
+    # phone before a finger takes the list there
+    await ordered(a.url, auth, expected)
+    await phone.wait_for_timeout(WITHIN)
 
     # a finger on the phone: the first below the third; the desktop sees it live
     await drag(phone, "Delta 丁", "Bravo", touch=True)
@@ -248,8 +265,7 @@ async def test_drag_and_drop_reorders_and_persists(browser, processes):
     await desk.reload()
     await expect(desk.locator("#live-status")).to_have_attribute("data-state", "live")
     await shown(desk, expected)
-    by_order = sorted(await all_tasks(a.url, auth), key=lambda t: t["order"])
-    assert [t["title"] for t in by_order] == expected
+    await ordered(a.url, auth, expected)
 
     # the ↑/↓ buttons still move one place, with the dragged orders
     await task(desk, "Charlie").locator(".up").click()

@@ -33,7 +33,7 @@ function fromDay(day) {
 }
 
 // The query string of the view chosen, or null when nothing narrows or sorts it.
-export function viewQuery() {
+function viewQuery() {
   const { q, due, label, priority, sort } = state.query;
   if (!q && !due && !label && priority === "" && sort === "order") return null;
   const query = new URLSearchParams();
@@ -54,7 +54,7 @@ export function viewQuery() {
   return query.toString();
 }
 
-async function ask() {
+async function fetchView() {
   timer = null;
   const key = viewQuery();
   if (key === null) return;
@@ -98,7 +98,7 @@ function busy(yes) {
 
 function schedule() {
   busy(true);
-  if (timer === null) timer = setTimeout(ask, SETTLE_MS);
+  if (timer === null) timer = setTimeout(fetchView, SETTLE_MS);
 }
 
 // The labels known, as choices; the one chosen stays even when no task has it now.
