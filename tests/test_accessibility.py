@@ -1,7 +1,8 @@
 """The board is usable without a mouse and by a screen reader: axe-core (pinned in
 tests/browser/package-lock.json, installed by ./test) finds no serious or critical
-violation on any of its screens, in light and dark mode, at desktop and phone width;
-and Tab alone reaches every control of the board, each showing where the focus is."""
+violation on any of its screens (search and filters open, an Undo toast showing
+included), in light and dark mode, at desktop and phone width; and Tab alone reaches
+every control of the board, each showing where the focus is."""
 
 from __future__ import annotations
 
@@ -101,9 +102,23 @@ async def test_axe_finds_nothing_serious_on_any_screen(browser, processes, schem
     await expect(page.locator("#ask-dialog")).to_be_visible()
     found += await violations(page, "rename dialog")
     await page.click("#ask-cancel")
+    await page.click("#filters-toggle")
+    await page.fill("#search", "oat")
+    await page.select_option("#filter-label", "dairy")
+    await expect(page.locator(".task")).to_have_count(1)
+    found += await violations(page, "search and filters")
+    await page.click("#reset-view")
+    await task(page, "Bread").locator(".delete").click()
+    await expect(page.locator("#undo-toast")).to_be_visible()
+    found += await violations(page, "undo toast")
+    await page.click("#undo")
 
     phone = await a_board_with_everything(browser, url, errors, color_scheme=scheme, **PHONE)
     found += await violations(phone, "phone board")
+    await phone.click("#filters-toggle")
+    await expect(phone.locator("#view-filters")).to_be_visible()
+    found += await violations(phone, "phone filters")
+    await phone.click("#filters-toggle")
     await phone.click("#open-lists")
     await expect(phone.locator("#sidebar")).to_be_visible()
     found += await violations(phone, "phone lists drawer")
@@ -136,8 +151,16 @@ FOCUS_SHOWN = """
 async def test_tab_reaches_every_control_and_shows_the_focus(browser, processes):
     errors: list[str] = []
     page = await a_board_with_everything(browser, processes[0].url, errors, **DESKTOP)
+    await page.click("#filters-toggle")  # its filters and sort are controls too
     wanted = set(await page.evaluate(FOCUSABLE))
-    assert {"New task title", "New list name", "logout"} <= wanted
+    assert {
+        "New task title",
+        "New list name",
+        "logout",
+        "search",
+        "sort",
+        "clear-completed",
+    } <= wanted
     reached: set[str] = set()
     unmarked: set[str] = set()
     await page.locator("body").focus()

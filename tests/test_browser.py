@@ -80,6 +80,7 @@ async def test_two_browsers_one_user_two_processes(browser, processes, store, tm
     await first.press("#add-task [name=title]", "Enter")
     await expect(task(second, "Throw this away")).to_be_visible(timeout=WITHIN)
     await task(first, "Throw this away").locator(".delete").click()
+    await first.click("#undo-dismiss")  # no Undo wanted: the delete goes now
     await expect(task(second, "Throw this away")).to_have_count(0, timeout=WITHIN)
 
     # the other user's board shows none of it
@@ -100,6 +101,7 @@ async def test_two_browsers_one_user_two_processes(browser, processes, store, tm
     await first.fill("#add-task [name=title]", "Added while you were away")
     await first.press("#add-task [name=title]", "Enter")
     await task(first, "Call the plumber").locator(".delete").click()
+    await first.click("#undo-dismiss")
     restarted = await TaskhubProcess(
         data_dir=tmp_path, mongodb_uri=b.mongodb_uri, database=b.database, port=b.port
     ).started()

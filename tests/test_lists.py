@@ -328,6 +328,24 @@ async def test_filters_and_sorts_across_lists(client):
         assert response.status_code == 400, bad
 
 
+async def test_due_filters_on_a_single_list(client):
+    alice = await member(client)  # her Inbox alone: one list, the single-list query
+    await create(client, alice.auth, title="Yesterday", due="2026-11-21")
+    await create(client, alice.auth, title="Today", due="2026-11-22")
+    await create(client, alice.auth, title="Moment", due="2026-11-22T09:30:00+08:00")
+    await create(client, alice.auth, title="Undated")
+    assert await titles(client, alice, "?due_before=2026-11-22") == ["Yesterday"]
+    assert await titles(client, alice, "?due_before=2026-11-22T02:00:00Z") == [
+        "Yesterday",
+        "Today",
+        "Moment",
+    ]
+    assert await titles(client, alice, "?due_after=2026-11-21T23:59:59.999Z") == [
+        "Today",
+        "Moment",
+    ]
+
+
 @pytest.mark.parametrize("sort", list(SORTS))
 async def test_every_sort_pages_through_all_tasks_once(client, sort):
     alice = await member(client)

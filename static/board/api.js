@@ -22,7 +22,8 @@ export function newKey() {
 }
 
 // The answer's JSON (null without a body); an ApiError for any status but 2xx.
-export async function api(method, path, { body, version, key } = {}) {
+// `keepalive` lets a request outlive the page (one sent as it unloads).
+export async function api(method, path, { body, version, key, keepalive = false } = {}) {
   const headers = { Accept: "application/json" };
   if (key !== undefined) headers["Idempotency-Key"] = key;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -32,6 +33,7 @@ export async function api(method, path, { body, version, key } = {}) {
     method,
     headers,
     credentials: "same-origin",
+    keepalive,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();

@@ -113,7 +113,7 @@ export function renderLists() {
     return li;
   };
   const open = new Map();
-  for (const t of state.tasks.values()) if (!t.done) open.set(t.list_id, (open.get(t.list_id) || 0) + 1);
+  for (const t of state.tasks.values()) if (!t.done && !state.hidden.has(t.id)) open.set(t.list_id, (open.get(t.list_id) || 0) + 1);
   const total = [...open.values()].reduce((a, b) => a + b, 0);
   const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.list : null;
   ul.replaceChildren(

@@ -54,6 +54,7 @@ export async function loadTasks(listId = "all") {
       else if (!listed && listId !== "all" && task.list_id !== listId) fresh.set(id, task);
     }
     state.tasks = fresh;
+    state.revision += 1;
     for (const id of state.deleted) state.tasks.delete(id);
     state.deleted.clear();
     render();

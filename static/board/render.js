@@ -2,12 +2,16 @@
 // the list shown changed too.
 
 import { renderHead, renderLists } from "./lists.js";
+import { renderClearButton } from "./removal.js";
+import { renderSearch } from "./search.js";
 import { renderTasks } from "./tasks.js";
 
 // The sidebar's counts and the tasks shown; `flashId` marks the task that changed.
 export function render(flashId) {
   renderLists();
   renderTasks(flashId);
+  renderClearButton();
+  renderSearch(); // last: it may ask the server again, and draw once more
 }
 
 // The sidebar, the head of the list shown and its tasks.

@@ -13,6 +13,12 @@ export const state = {
   tasks: new Map(), // id -> task, as the API answers it
   deleted: new Set(), // ids deleted while a list fetch may still bring them back
   filter: "all",
+  // the search, filters and sort chosen (search.js); "" is "any"
+  query: { q: "", due: "", label: "", priority: "", sort: "order" },
+  found: null, // the server's answer to that query, as task ids in its order; null when unfiltered
+  hidden: new Set(), // ids deleted locally, waiting for an Undo before the DELETE is sent
+  revision: 0, // counts changes to `tasks`, so that a filtered view knows it may be stale
+  dragging: false, // a task is being dragged: no redraw under the pointer
   lastSeq: null, // the last change seen; a reconnect asks for what came after it
   socket: null,
   retries: 0,
@@ -68,16 +74,19 @@ function compare(a, b) {
   return a.id < b.id ? -1 : 1;
 }
 
-// The tasks of the list shown (or of every list), in order.
-export function sorted() {
-  return [...state.tasks.values()]
-    .filter((t) => state.current === "all" || t.list_id === state.current)
-    .sort(compare);
+function inView(task) {
+  return !!task && !state.hidden.has(task.id) && (state.current === "all" || task.list_id === state.current);
 }
 
-// The tasks shown: those of sorted() that pass the filter.
+// The tasks of the list shown (or of every list), in order.
+export function sorted() {
+  return [...state.tasks.values()].filter(inView).sort(compare);
+}
+
+// The tasks shown: the server's answer to a search, or sorted(); those that pass the filter.
 export function visible() {
-  return sorted().filter((t) => state.filter === "all" || (state.filter === "done" ? t.done : !t.done));
+  const shown = state.found ? state.found.map((id) => state.tasks.get(id)).filter(inView) : sorted();
+  return shown.filter((t) => state.filter === "all" || (state.filter === "done" ? t.done : !t.done));
 }
 
 // Changes may arrive twice (our own write, then its echo) or late: the newest wins.
@@ -86,10 +95,14 @@ export function upsert(task) {
   const known = state.tasks.get(task.id);
   if (known && known.version >= task.version) return false;
   state.tasks.set(task.id, task);
+  state.revision += 1;
   return true;
 }
 
 export function remove(id) {
   state.deleted.add(id);
-  return state.tasks.delete(id);
+  state.hidden.delete(id);
+  if (!state.tasks.delete(id)) return false;
+  state.revision += 1;
+  return true;
 }

@@ -6,12 +6,13 @@ import { dueText } from "./dates.js";
 import { showDetails, toggleDetails } from "./details.js";
 import { $ } from "./dom.js";
 import { refreshTask } from "./loading.js";
+import { removeLater } from "./removal.js";
 import { render } from "./render.js";
-import { canEdit, currentList, remove, sorted, state, upsert, visible } from "./state.js";
+import { canEdit, currentList, sorted, state, upsert, visible } from "./state.js";
 import { write } from "./writes.js";
 
 const ORDER_STEP = 1024;
-const PRIORITIES = ["", "Low", "Medium", "High"];
+export const PRIORITIES = ["", "Low", "Medium", "High"];
 
 // Changes some of a task's fields; the answer, or null (and the task fetched again).
 export async function patch(task, fields) {
@@ -41,28 +42,23 @@ export async function addTask(title) {
   return answer;
 }
 
-export async function deleteTask(task) {
-  remove(task.id);
-  render();
-  const done = await write(() => api("DELETE", `/api/tasks/${encodeURIComponent(task.id)}`), task.list_id);
-  if (done === null) {
-    state.deleted.delete(task.id);
-    await refreshTask(task.id);
-  }
+// Moves a task one place up or down.
+export async function move(task, step) {
+  const from = visible().findIndex((t) => t.id === task.id);
+  await moveTo(task, from + step);
 }
 
-// Moves a task one place up or down: a new order between its new neighbours, or
-// when there is no room (or no orders yet), orders renumbered in steps.
-export async function move(task, step) {
+// Moves a task to place `to` of the tasks shown: a new order between its new
+// neighbours, or when there is no room (or no orders yet), orders renumbered in steps.
+export async function moveTo(task, to) {
   const list = visible();
   const from = list.findIndex((t) => t.id === task.id);
-  const to = from + step;
-  if (to < 0 || to >= list.length) return;
+  if (from < 0 || to === from || to < 0 || to >= list.length) return;
   const all = sorted();
   const without = all.filter((t) => t.id !== task.id);
   const anchor = list[to];
   let index = without.findIndex((t) => t.id === anchor.id);
-  if (step > 0) index += 1;
+  if (to > from) index += 1;
   const before = without[index - 1];
   const after = without[index];
   let order = null;
@@ -110,6 +106,7 @@ function meta(task) {
 }
 
 function editingNow() {
+  if (state.dragging) return true;
   const list = $("#tasks");
   if (list.querySelector(".title-edit:not([hidden])")) return true;
   const details = document.activeElement && document.activeElement.closest(".details");
@@ -125,6 +122,7 @@ export function renderTasks(flashId) {
   }
   state.pendingRender = false;
   const tasks = visible();
+  const movable = state.found === null; // a search's order is the server's, not the list's
   const template = $("#task-template");
   list.replaceChildren(
     ...tasks.map((task, i) => {
@@ -143,9 +141,10 @@ export function renderTasks(flashId) {
         $(".title", item).addEventListener("click", () => startEdit(item, task));
         $(".up", item).disabled = i === 0;
         $(".down", item).disabled = i === tasks.length - 1;
+        for (const control of item.querySelectorAll(".up, .down, .drag-handle")) control.hidden = !movable;
         $(".up", item).addEventListener("click", () => move(task, -1));
         $(".down", item).addEventListener("click", () => move(task, +1));
-        $(".delete", item).addEventListener("click", () => deleteTask(task));
+        $(".delete", item).addEventListener("click", () => removeLater([task], `Deleted “${task.title}”.`));
         const toggle = $(".details-toggle", item);
         toggle.setAttribute("aria-label", `Details of ${task.title}`);
         toggle.addEventListener("click", () => toggleDetails(item, task));
@@ -164,6 +163,7 @@ export function renderTasks(flashId) {
         title.textContent = task.title;
         $(".title", item).replaceWith(title);
         $(".actions", item).remove();
+        $(".drag-handle", item).remove();
         $(".details", item).remove();
         $(".title-edit", item).remove();
       }
@@ -177,14 +177,17 @@ export function renderTasks(flashId) {
   const shown = sorted();
   const open = shown.filter((t) => !t.done).length;
   const done = shown.length - open;
-  $("#counts").textContent = shown.length ? `${open} open · ${done} done` : "";
+  const found = state.found ? `${tasks.length} found · ` : "";
+  $("#counts").textContent = shown.length ? `${found}${open} open · ${done} done` : "";
   $("#empty").hidden = tasks.length > 0;
   const viewer = currentList() && currentList().role === "viewer";
-  $("#empty").textContent = shown.length
-    ? "No tasks in this view."
-    : viewer
-      ? "Nothing in this list yet."
-      : "Nothing here yet. Add your first task above.";
+  $("#empty").textContent = state.found
+    ? "No tasks match."
+    : shown.length
+      ? "No tasks in this view."
+      : viewer
+        ? "Nothing in this list yet."
+        : "Nothing here yet. Add your first task above.";
 }
 
 // Edits a task's title in place: Enter or leaving the field saves, Escape cancels.
