@@ -3,10 +3,13 @@
 // /api/tasks); live updates from /api/live with reconnects that catch up from the
 // last seq seen. Each module wires its own controls in its setup function.
 
+import { setupAccount } from "./account.js";
+import { setupConflicts } from "./conflicts.js";
 import { setupDialogs } from "./dialogs.js";
 import { setupDrawer } from "./drawer.js";
 import { setupLists } from "./lists.js";
 import { setupLive } from "./live.js";
+import { setupOffline } from "./offline.js";
 import { setupSession, start } from "./session.js";
 import { setupSharing } from "./sharing.js";
 import { setupTasks } from "./tasks.js";
@@ -18,4 +21,7 @@ setupLists();
 setupDrawer();
 setupSharing();
 setupDialogs();
+setupOffline();
+setupConflicts();
+setupAccount();
 start();

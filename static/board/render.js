@@ -2,12 +2,15 @@
 // the list shown changed too.
 
 import { renderHead, renderLists } from "./lists.js";
+import { applyPending, markPending } from "./outbox.js";
 import { renderTasks } from "./tasks.js";
 
 // The sidebar's counts and the tasks shown; `flashId` marks the task that changed.
 export function render(flashId) {
+  applyPending(); // writes still waiting show as made
   renderLists();
   renderTasks(flashId);
+  markPending();
 }
 
 // The sidebar, the head of the list shown and its tasks.

@@ -6,6 +6,8 @@ import { closeDrawer } from "./drawer.js";
 import { fromHash } from "./lists.js";
 import { connectLive, disconnectLive } from "./live.js";
 import { loadEverything } from "./loading.js";
+import { stopRetrying } from "./offline.js";
+import { flush } from "./outbox.js";
 import { renderAll } from "./render.js";
 import { LIVE, state } from "./state.js";
 
@@ -34,6 +36,7 @@ export function signedIn(user) {
   $("#board").hidden = false;
   renderAll();
   connectLive(); // with live updates off, it says so
+  flush(); // writes left waiting by an earlier visit
   if (!LIVE) loadEverything();
   $("#add-task [name=title]").focus();
 }
@@ -42,6 +45,7 @@ export function signedIn(user) {
 export function signedOut(message) {
   state.user = null;
   disconnectLive();
+  stopRetrying();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   closeDrawer(false);
   $(".session").hidden = true;
