@@ -11,13 +11,11 @@ import re
 
 import httpx
 import pytest
-from harness.browser import ARTIFACTS, DESKTOP, open_page, sign_in, task, titles
+from harness.browser import ARTIFACTS, DESKTOP, open_page, sign_in, task, titles, unexpected
 from harness.users import login, register
 from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.integration
-
-REFUSED = "ERR_CONNECTION_REFUSED"  # what Chromium logs for each try while stopped
 
 
 async def add(page: Page, title: str) -> None:
@@ -95,7 +93,7 @@ async def test_writes_made_offline_wait_and_arrive_once(browser, processes, stor
     await arrived_once(store)
     assert await titles(page) == ["Call the plumber at 9", "Pay the rent", "Buy stamps"]
     assert await page.evaluate("Object.values(localStorage)") == ["[]"]  # the queue, empty
-    assert [e for e in errors if REFUSED not in e] == []
+    assert unexpected(errors) == []
 
 
 async def test_the_queue_outlives_the_page(browser, processes, store):
@@ -120,7 +118,7 @@ async def test_the_queue_outlives_the_page(browser, processes, store):
     )
     await expect(again.locator(".task.pending")).to_have_count(0)
     await arrived_once(store)
-    assert [e for e in errors if REFUSED not in e] == []
+    assert unexpected(errors) == []
 
 
 async def test_a_change_that_lost_is_offered_again(browser, processes, store):
@@ -157,4 +155,4 @@ async def test_a_change_that_lost_is_offered_again(browser, processes, store):
     await expect(page.locator(".task.pending")).to_have_count(0)
     stored = await store.db.tasks.find_one({"_id": stored["_id"]})
     assert stored is not None and stored["title"] == "Call the plumber at 9, bring the key"
-    assert [e for e in errors if REFUSED not in e and "412" not in e] == []
+    assert [e for e in unexpected(errors) if "412" not in e] == []

@@ -28,6 +28,30 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "never";
 }
 
+const BROWSERS = [
+  [/MicroMessenger/, "WeChat"],
+  [/Edg\//, "Edge"],
+  [/Firefox\//, "Firefox"],
+  [/Chrome\//, "Chrome"],
+  [/Safari\//, "Safari"],
+];
+const SYSTEMS = [
+  [/Android/, "Android"],
+  [/iPhone|iPad/, "iOS"],
+  [/Windows/, "Windows"],
+  [/Mac OS X/, "macOS"],
+  [/Linux/, "Linux"],
+];
+
+// "Chrome on Linux" rather than the whole User-Agent (which stays in the tooltip).
+function device(agent) {
+  if (!agent) return "An app";
+  const browser = BROWSERS.find(([pattern]) => pattern.test(agent));
+  const system = SYSTEMS.find(([pattern]) => pattern.test(agent));
+  if (!browser && !system) return agent.slice(0, 40);
+  return [browser ? browser[1] : "An app", system ? `on ${system[1]}` : ""].join(" ").trim();
+}
+
 async function renderLogins() {
   const ul = $("#logins");
   let logins;
@@ -43,7 +67,8 @@ async function renderLogins() {
       li.className = "member login";
       const text = document.createElement("span");
       text.className = "member-name";
-      const agent = login.user_agent || "Unknown app";
+      const agent = device(login.user_agent);
+      text.title = login.user_agent || "";
       text.textContent = `${agent} · ${login.client || "unknown address"} · last used ${when(login.last_used_at || login.created_at)}`;
       li.append(text);
       if (login.current) {

@@ -88,6 +88,11 @@ async def sign_in(page: Page, username: str, *, register_first: bool = False) ->
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
 
 
+def unexpected(errors: list[str]) -> list[str]:
+    """The page errors but those Chromium logs for each try while taskhub is stopped."""
+    return [e for e in errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
 def task(page: Page, title: str):
     return page.locator(".task", has=page.locator(".title", has_text=title))
 
