@@ -53,6 +53,12 @@ function renderConflict() {
   );
 }
 
+// Signed out: what was offered is not for the next user.
+export function forgetConflicts() {
+  offers.length = 0;
+  renderConflict();
+}
+
 export function setupConflicts() {
   $("#conflict-mine-button").addEventListener("click", () => {
     const offer = offers.shift();

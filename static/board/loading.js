@@ -39,6 +39,7 @@ export async function loadLists() {
 export async function loadTasks(listId = "all") {
   await fetchOnce(listId, async () => {
     const fresh = new Map();
+    const known = new Set(state.tasks.keys());
     let url = "/api/tasks?limit=200";
     if (listId !== "all") url += `&list_id=${encodeURIComponent(listId)}`;
     while (url) {
@@ -52,6 +53,8 @@ export async function loadTasks(listId = "all") {
       if (listed && listed.version < task.version) fresh.set(id, task);
       // another list's tasks stay as they are
       else if (!listed && listId !== "all" && task.list_id !== listId) fresh.set(id, task);
+      // one that arrived (created) while the pages were fetched, after they were read
+      else if (!listed && !known.has(id)) fresh.set(id, task);
     }
     state.tasks = fresh;
     for (const id of state.deleted) state.tasks.delete(id);

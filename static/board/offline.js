@@ -5,7 +5,8 @@
 
 import { $ } from "./dom.js";
 import { loadEverything } from "./loading.js";
-import { flush, waiting } from "./outbox.js";
+import { flush, storageKey, waiting } from "./outbox.js";
+import { render } from "./render.js";
 import { state } from "./state.js";
 
 let offline = false;
@@ -94,9 +95,9 @@ export function setupOffline() {
   $("#retry-now").addEventListener("click", retryNow);
   // another tab of this user sent or queued writes: show the queue as it is now
   window.addEventListener("storage", (event) => {
-    if (state.user && event.key === `taskhub.outbox.${state.user.id}`) {
+    if (state.user && event.key === storageKey()) {
+      render();
       renderBanner();
-      flush();
     }
   });
 }

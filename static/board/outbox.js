@@ -8,6 +8,7 @@
 
 import { api, newKey, unreachable } from "./api.js";
 import { offerMine } from "./conflicts.js";
+import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { refreshTask } from "./loading.js";
 import { renderBanner } from "./offline.js";
@@ -20,7 +21,7 @@ let running = null; // the drain under way: one at a time
 let sending = null; // the key of the entry on the wire, which later writes leave alone
 const waiters = new Map(); // an entry's key -> the callers waiting for its outcome
 
-function storageKey() {
+export function storageKey() {
   return `taskhub.outbox.${state.user.id}`;
 }
 
@@ -79,10 +80,36 @@ function enqueue({ op, task, fields }) {
   return entry;
 }
 
+// After a try that found taskhub away: writes queued apart while the write before
+// them was on the wire fold into it now, as they would have had it been waiting.
+function compact() {
+  const list = entries();
+  let folded = false;
+  for (const later of [...list]) {
+    if (later.op === "create") continue;
+    const before = list.find((e) => e.taskId === later.taskId && e !== later && e.op !== "delete");
+    if (!before || list.indexOf(before) > list.indexOf(later)) continue;
+    folded = true;
+    if (later.op === "delete" && before.op === "change") {
+      list.splice(list.indexOf(before), 1); // a delete replaces a waiting change
+      continue;
+    }
+    list.splice(list.indexOf(later), 1);
+    if (later.op === "delete") list.splice(list.indexOf(before), 1);
+    else before.fields = { ...before.fields, ...later.fields };
+  }
+  if (folded) save(list);
+}
+
 // The queued writes drawn over what the API answered: waiting creates as tasks,
 // changes over their tasks, deletes gone. Called before each drawing.
 export function applyPending() {
-  for (const e of entries()) {
+  const queue = entries();
+  const queued = new Set(queue.map((e) => e.taskId));
+  for (const id of state.tasks.keys()) {
+    if (id.startsWith(TEMPORARY) && !queued.has(id)) state.tasks.delete(id); // sent by another tab
+  }
+  for (const e of queue) {
     const known = state.tasks.get(e.taskId);
     if (e.op === "delete") remove(e.taskId);
     else if (known) state.tasks.set(e.taskId, { ...known, ...e.fields });
@@ -173,7 +200,9 @@ async function turnedDown(entry, error) {
   }
   const current = await refreshTask(entry.taskId);
   if (error.status === 412 && current) offerMine(current, entry.fields);
-  else if (error.status !== 404) await refused(error, entry.listId);
+  else if (error.status === 404 && entry.op === "change") {
+    toast(`That task was deleted elsewhere, so your change${entry.fields.title ? ` “${entry.fields.title}”` : ""} was not saved.`);
+  } else if (error.status !== 404) await refused(error, entry.listId);
 }
 
 function settle(key, outcome) {
@@ -192,7 +221,11 @@ async function drain() {
       landed(entry, task);
       settle(entry.key, task ? { task } : true);
     } catch (error) {
-      if (unreachable(error)) return false;
+      if (unreachable(error)) {
+        sending = null;
+        compact();
+        return false;
+      }
       if (error.status === 401) {
         await refused(error); // signed out; the queue waits for their next sign-in
         return false;
@@ -210,7 +243,10 @@ async function drain() {
 // reached.
 export function flush() {
   if (!running) {
-    running = drain().finally(() => {
+    // one tab of this browser at a time sends (where the browser has Web Locks): each
+    // reads the queue afresh, so no write goes twice at once
+    const locked = navigator.locks ? navigator.locks.request("taskhub-outbox", drain) : drain();
+    running = locked.finally(() => {
       running = null;
     });
   }

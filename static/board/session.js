@@ -1,6 +1,7 @@
 // Signing in (or creating an account) and out, and the board shown or hidden with it.
 
 import { api } from "./api.js";
+import { forgetConflicts } from "./conflicts.js";
 import { $ } from "./dom.js";
 import { closeDrawer } from "./drawer.js";
 import { fromHash } from "./lists.js";
@@ -46,6 +47,7 @@ export function signedOut(message) {
   state.user = null;
   disconnectLive();
   stopRetrying();
+  forgetConflicts();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   closeDrawer(false);
   $(".session").hidden = true;
