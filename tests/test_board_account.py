@@ -11,9 +11,9 @@ import json
 
 import httpx
 import pytest
-from harness.browser import ARTIFACTS, DESKTOP, open_page, sign_in, task
+from harness.browser import ARTIFACTS, DESKTOP, new_user_signed_in, open_page, sign_in, task
 from harness.processes import TaskhubProcess
-from harness.users import PASSWORD, register
+from harness.users import PASSWORD
 from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.integration
@@ -35,13 +35,10 @@ async def status_of_login(url: str, username: str, password: str) -> int:
         return response.status_code
 
 
-async def test_password_logins_and_export(browser, processes, tmp_path):
+async def test_password_logins_and_export(browser, processes):
     a, b = processes
-    async with httpx.AsyncClient(base_url=a.url) as client:
-        username = await register(client)
     errors: list[str] = []
-    page = await open_page(browser, a.url, errors, **DESKTOP)
-    await sign_in(page, username)
+    page, username = await new_user_signed_in(browser, a.url, errors, **DESKTOP)
     other = await open_page(browser, b.url, errors, **DESKTOP)
     await sign_in(other, username)
     await page.fill("#add-task [name=title]", "写周报 and file it")
@@ -103,11 +100,8 @@ async def test_password_logins_and_export(browser, processes, tmp_path):
 
 async def test_deleting_the_account_signs_out_for_good(browser, processes):
     a, _ = processes
-    async with httpx.AsyncClient(base_url=a.url) as client:
-        username = await register(client)
     errors: list[str] = []
-    page = await open_page(browser, a.url, errors, **DESKTOP)
-    await sign_in(page, username)
+    page, username = await new_user_signed_in(browser, a.url, errors, **DESKTOP)
     await open_account(page)
     await page.fill("#delete-account-form [name=password]", PASSWORD)
     await page.click("#delete-account-form [type=submit]")

@@ -13,9 +13,18 @@ import re
 
 import httpx
 import pytest
-from harness.browser import ARTIFACTS, DESKTOP, open_page, sign_in, task, titles, unexpected
+from harness.browser import (
+    ARTIFACTS,
+    DESKTOP,
+    new_user_signed_in,
+    open_page,
+    sign_in,
+    task,
+    titles,
+    unexpected,
+)
 from harness.stacks import running_stack
-from harness.users import login, register, register_and_login
+from harness.users import login, register_and_login
 from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.integration
@@ -62,10 +71,7 @@ async def arrived_once(page: Page, store) -> None:
 
 
 async def a_board_with_three_tasks(browser, process, errors: list[str]) -> Page:
-    async with httpx.AsyncClient(base_url=process.url) as client:
-        username = await register(client)
-    page = await open_page(browser, process.url, errors, **DESKTOP)
-    await sign_in(page, username)
+    page, _ = await new_user_signed_in(browser, process.url, errors, **DESKTOP)
     for title in ("Call the plumber", "Pay the rent", "Old receipts"):
         await add(page, title)
     await expect(page.locator(".task.pending")).to_have_count(0)
