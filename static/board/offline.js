@@ -5,7 +5,7 @@
 
 import { $ } from "./dom.js";
 import { loadEverything } from "./loading.js";
-import { flush, storageKey, waiting } from "./outbox.js";
+import { flush, markPending, storageKey, waiting } from "./outbox.js";
 import { render } from "./render.js";
 import { state } from "./state.js";
 
@@ -17,6 +17,10 @@ let ticker = null;
 let retrying = false;
 let reloadNeeded = false; // a read failed: read everything again once back
 
+export function isOffline() {
+  return offline;
+}
+
 // What api() learnt from one request: whether taskhub answered (`ok`), and whether
 // it was a read that is now missing.
 export function reached(ok, read) {
@@ -24,7 +28,10 @@ export function reached(ok, read) {
   if (!ok) {
     if (read) reloadNeeded = true;
     if (!offline || (!timer && !retrying)) schedule();
-    offline = true;
+    if (!offline) {
+      offline = true;
+      markPending(); // the write on the wire waits too now
+    }
     renderBanner();
     return;
   }

@@ -11,7 +11,7 @@ import { offerMine } from "./conflicts.js";
 import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { refreshTask } from "./loading.js";
-import { renderBanner } from "./offline.js";
+import { isOffline, renderBanner } from "./offline.js";
 import { render } from "./render.js";
 import { inbox, remove, state, upsert } from "./state.js";
 import { refused } from "./writes.js";
@@ -132,9 +132,10 @@ export function applyPending() {
   }
 }
 
-// Each task with a write waiting says so.
+// Each task with a write waiting says so (but for the one on the wire while taskhub
+// answers: a write that goes at once does not flash "Pending").
 export function markPending() {
-  const waitingFor = new Set(entries().map((e) => e.taskId));
+  const waitingFor = new Set(entries().filter((e) => e.key !== sending || isOffline()).map((e) => e.taskId));
   for (const item of document.querySelectorAll("#tasks .task")) {
     const pending = waitingFor.has(item.dataset.id);
     item.classList.toggle("pending", pending);
