@@ -5,6 +5,7 @@ import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { forgetList } from "./lists.js";
 import { loadEverything, loadTasks } from "./loading.js";
+import { connectionBack } from "./offline.js";
 import { render, renderAll } from "./render.js";
 import { signedOut } from "./session.js";
 import { renderMembers } from "./sharing.js";
@@ -24,6 +25,7 @@ function apply(message) {
   switch (message.type) {
     case "ready": // caught up; the first time, the lists are fetched from here
       state.retries = 0;
+      connectionBack();
       setLive("live", "Live");
       if (state.lastSeq === null) {
         state.lastSeq = message.seq;
@@ -33,6 +35,7 @@ function apply(message) {
       break;
     case "resync": // the changes we missed are gone: fetch everything again
       state.retries = 0;
+      connectionBack();
       state.lastSeq = message.seq;
       setLive("live", "Live");
       loadEverything();

@@ -1,12 +1,12 @@
 // Reads: the lists and tasks fetched from the API and merged into the state, one
 // fetch of a kind at a time.
 
-import { api } from "./api.js";
+import { api, unreachable } from "./api.js";
 import { toast } from "./dialogs.js";
 import { forgetList } from "./lists.js";
 import { render, renderAll } from "./render.js";
 import { signedOut } from "./session.js";
-import { remove, state, upsert } from "./state.js";
+import { remove, state } from "./state.js";
 
 // One fetch of a kind at a time; a second caller waits for the first.
 async function fetchOnce(kind, load) {
@@ -20,7 +20,7 @@ async function fetchOnce(kind, load) {
     else if (error.status === 404 && kind !== "all" && kind !== "lists") {
       forgetList(kind); // the list went, or we were taken off it
       renderAll();
-    } else toast(error.message);
+    } else if (!unreachable(error)) toast(error.message); // unreachable: the offline banner says so
   } finally {
     state.loading.delete(kind);
   }
@@ -39,6 +39,7 @@ export async function loadLists() {
 export async function loadTasks(listId = "all") {
   await fetchOnce(listId, async () => {
     const fresh = new Map();
+    const known = new Set(state.tasks.keys());
     let url = "/api/tasks?limit=200";
     if (listId !== "all") url += `&list_id=${encodeURIComponent(listId)}`;
     while (url) {
@@ -52,6 +53,8 @@ export async function loadTasks(listId = "all") {
       if (listed && listed.version < task.version) fresh.set(id, task);
       // another list's tasks stay as they are
       else if (!listed && listId !== "all" && task.list_id !== listId) fresh.set(id, task);
+      // one that arrived (created) while the pages were fetched, after they were read
+      else if (!listed && !known.has(id)) fresh.set(id, task);
     }
     state.tasks = fresh;
     state.revision += 1;
@@ -65,13 +68,17 @@ export async function loadEverything() {
   await Promise.all([loadLists(), loadTasks("all")]);
 }
 
-// One task fetched again, after a write of it was refused.
+// One task fetched again, after a write of it was refused: what taskhub has replaces
+// what the page drew (null when it is gone or cannot be fetched).
 export async function refreshTask(id) {
+  let task = null;
   try {
-    const { task } = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
-    upsert(task);
+    ({ task } = await api("GET", `/api/tasks/${encodeURIComponent(id)}`));
+    const known = state.tasks.get(id);
+    if (!known || known.version <= task.version) state.tasks.set(id, task);
   } catch (error) {
     if (error.status === 404) remove(id);
   }
   render();
+  return task;
 }

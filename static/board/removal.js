@@ -8,10 +8,9 @@
 
 import { api } from "./api.js";
 import { $ } from "./dom.js";
-import { refreshTask } from "./loading.js";
+import { enqueue, submit } from "./outbox.js";
 import { render } from "./render.js";
-import { canEdit, currentList, remove, sorted, state } from "./state.js";
-import { write } from "./writes.js";
+import { canEdit, currentList, sorted, state } from "./state.js";
 
 export const UNDO_MS = 6000;
 
@@ -21,15 +20,12 @@ function deletePath(task) {
   return `/api/tasks/${encodeURIComponent(task.id)}`;
 }
 
-async function send(task) {
+// The delete goes through the outbox, which hides the task from now on, and sends it
+// in turn (once taskhub can be reached), or brings it back if it is refused.
+function send(task) {
+  state.hidden.delete(task.id);
   if (!state.tasks.has(task.id)) return; // deleted meanwhile, by someone else
-  const done = await write(() => api("DELETE", deletePath(task)), task.list_id);
-  if (done === null) {
-    state.hidden.delete(task.id); // refused: it is back, as the server has it
-    await refreshTask(task.id);
-  } else {
-    remove(task.id);
-  }
+  return submit({ op: "delete", task });
 }
 
 // Hides the toast; a focus inside it goes to `next` (after it is drawn), or to the
@@ -129,11 +125,15 @@ export function setupRemoval() {
     removeLater(tasks, `Cleared ${count} from “${list.name}”.`);
   });
   // leaving the page (or signing out) sends what is waiting; keepalive outlives the page
+  // (and the outbox keeps them: a delete that did not make it goes on the next visit)
   window.addEventListener("pagehide", () => {
     if (!pending) return;
     const { tasks } = pending;
     pending = null;
-    for (const task of tasks) api("DELETE", deletePath(task), { keepalive: true }).catch(() => {});
+    for (const task of tasks) {
+      const entry = state.user && enqueue({ op: "delete", task });
+      if (entry) api("DELETE", deletePath(task), { key: entry.key, keepalive: true }).catch(() => {});
+    }
   });
   document.addEventListener("click", (event) => event.target.closest?.("#logout") && commit(), true);
 }

@@ -1,11 +1,14 @@
 // Signing in (or creating an account) and out, and the board shown or hidden with it.
 
 import { api } from "./api.js";
+import { forgetConflicts } from "./conflicts.js";
 import { $ } from "./dom.js";
 import { closeDrawer } from "./drawer.js";
 import { fromHash } from "./lists.js";
 import { connectLive, disconnectLive } from "./live.js";
 import { loadEverything } from "./loading.js";
+import { stopRetrying } from "./offline.js";
+import { flush } from "./outbox.js";
 import { renderAll } from "./render.js";
 import { LIVE, state } from "./state.js";
 
@@ -34,6 +37,7 @@ export function signedIn(user) {
   $("#board").hidden = false;
   renderAll();
   connectLive(); // with live updates off, it says so
+  flush(); // writes left waiting by an earlier visit
   if (!LIVE) loadEverything();
   $("#add-task [name=title]").focus();
 }
@@ -42,6 +46,8 @@ export function signedIn(user) {
 export function signedOut(message) {
   state.user = null;
   disconnectLive();
+  stopRetrying();
+  forgetConflicts();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   closeDrawer(false);
   $(".session").hidden = true;

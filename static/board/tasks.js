@@ -1,45 +1,29 @@
 // Tasks: the list of tasks shown, and adding, editing, completing, moving and
 // deleting them.
 
-import { api, newKey } from "./api.js";
 import { dueText } from "./dates.js";
 import { showDetails, toggleDetails } from "./details.js";
 import { $ } from "./dom.js";
-import { refreshTask } from "./loading.js";
+import { submit } from "./outbox.js";
 import { removeLater } from "./removal.js";
 import { render } from "./render.js";
-import { canEdit, currentList, sorted, state, upsert, visible } from "./state.js";
-import { write } from "./writes.js";
+import { canEdit, currentList, sorted, state, visible } from "./state.js";
 
 const ORDER_STEP = 1024;
 export const PRIORITIES = ["", "Low", "Medium", "High"];
 
-// Changes some of a task's fields; the answer, or null (and the task fetched again).
+// Task writes go through the outbox, which shows them at once and sends them in
+// order, now or once taskhub can be reached.
+
+// Changes some of a task's fields; the answer, or null when it was turned down.
 export async function patch(task, fields) {
-  const answer = await write(
-    () => api("PATCH", `/api/tasks/${encodeURIComponent(task.id)}`, { body: fields, version: task.version }),
-    task.list_id
-  );
-  if (answer) {
-    upsert(answer.task);
-    render(answer.task.id);
-  } else {
-    await refreshTask(task.id);
-  }
-  return answer;
+  return submit({ op: "change", task, fields });
 }
 
 // A new task in the list shown (the Inbox when "All" is shown).
 export async function addTask(title) {
-  const key = newKey();
   const list = currentList();
-  const body = list ? { title, list_id: list.id } : { title };
-  const answer = await write(() => api("POST", "/api/tasks", { body, key }), list && list.id);
-  if (answer) {
-    upsert(answer.task);
-    render(answer.task.id);
-  }
-  return answer;
+  return submit({ op: "create", fields: list ? { title, list_id: list.id } : { title } });
 }
 
 // Moves a task one place up or down.

@@ -1,5 +1,6 @@
 // Writes' refusals: what the board says when the API turns a change down.
 
+import { unreachable } from "./api.js";
 import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
 import { loadLists } from "./loading.js";
@@ -22,17 +23,22 @@ export function explain(error, listId) {
   notice.hidden = false;
 }
 
+// Says why a write about `listId` was turned down.
+export async function refused(error, listId) {
+  if (error.status === 401) signedOut("Your session ended. Sign in again.");
+  else if (error.status === 403 && error.code !== "limit_reached") {
+    await loadLists(); // our role may have changed meanwhile: explain with the new one
+    explain(error, listId);
+  } else if (error.status === 412) toast("That changed elsewhere; showing the latest.");
+  else if (!unreachable(error)) toast(error.message); // unreachable: the offline banner says so
+}
+
 // The answer of a write (true for one without a body), or null when it was refused.
 export async function write(call, listId) {
   try {
     return (await call()) ?? true;
   } catch (error) {
-    if (error.status === 401) signedOut("Your session ended. Sign in again.");
-    else if (error.status === 403 && error.code !== "limit_reached") {
-      await loadLists(); // our role may have changed meanwhile: explain with the new one
-      explain(error, listId);
-    } else if (error.status === 412) toast("That changed elsewhere; showing the latest.");
-    else toast(error.message);
+    await refused(error, listId);
     return null;
   }
 }

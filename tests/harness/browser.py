@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from .processes import TaskhubProcess
 from .settings import ROOT
-from .users import PASSWORD
+from .users import PASSWORD, register
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; ./test installs it
 CHROMIUM_ARGS = [
@@ -86,6 +87,23 @@ async def sign_in(page: Page, username: str, *, register_first: bool = False) ->
     await page.click("#auth-submit")
     await expect(page.locator("#board")).to_be_visible()
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+
+async def new_user_signed_in(
+    browser: Browser, url: str, errors: list[str], **context_options
+) -> tuple[Page, str]:
+    """A new user, registered over the API, signed in on a page of the board of its
+    own; the page and the username."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        username = await register(client)
+    page = await open_page(browser, url, errors, **context_options)
+    await sign_in(page, username)
+    return page, username
+
+
+def unexpected(errors: list[str]) -> list[str]:
+    """The page errors but those Chromium logs for each try while taskhub is stopped."""
+    return [e for e in errors if "ERR_CONNECTION_REFUSED" not in e]
 
 
 def task(page: Page, title: str):
