@@ -168,7 +168,7 @@ def taskhub_command(port: int, uri: str, database: str, work: Path, *extra: str)
     return [
         "app.py",
         *("--port", str(port), "--mongodb-uri", uri, "--database", database),
-        *("--data-dir", str(work), "--cookie-secret", secrets.token_urlsafe(32)),
+        *("--data-dir", str(work), f"--cookie-secret={secrets.token_urlsafe(32)}"),
         *("--log-level", "warning"),
         *extra,
     ]

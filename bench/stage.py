@@ -62,7 +62,7 @@ def taskhub_command(port: int, uri: str, database: str, data_dir: Path) -> list[
     return [
         "app.py",
         *("--port", str(port), "--mongodb-uri", uri, "--database", database),
-        *("--data-dir", str(data_dir), "--cookie-secret", secrets.token_urlsafe(32)),
+        *("--data-dir", str(data_dir), f"--cookie-secret={secrets.token_urlsafe(32)}"),
         *("--log-level", "warning", "--password-checks-per-minute", "100000"),
         *("--xheaders", "true"),
     ]
