@@ -323,7 +323,11 @@ async def test_undo_restores_a_deleted_task_the_others_never_lose(browser, proce
     await desk.reload()
     await shown(phone, ["Bread"])
     assert [t["title"] for t in await all_tasks(a.url, auth)] == ["Bread"]
-    assert errors == []
+    # the page kept that delete in its outbox too, in case the request sent as it went
+    # did not arrive: the reloaded page sends it again, and its 404 means done
+    assert [e for e in errors if "status of 404" not in e] == []
+    assert len(errors) <= 1
+    await desk.wait_for_function("() => Object.values(localStorage).every(queue => queue === '[]')")
 
 
 async def test_clear_completed_with_undo(browser, processes):
