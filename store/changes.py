@@ -30,6 +30,7 @@ transaction; the unique index refuses a seq stored twice either way.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -97,11 +98,17 @@ def with_heads(collection: AsyncCollection, user_field: str) -> list[dict[str, A
 
 def split_heads(docs: list[dict[str, Any]], user_field: str) -> Heads:
     """The heads ``with_heads`` joined to ``docs``, by user, taken out of them."""
-    heads: Heads = {}
-    for doc in docs:
-        joined = doc.pop("_head", None) or [None]
-        heads[doc[user_field]] = joined[0]
-    return heads
+    return {doc[user_field]: joined_head(doc) for doc in docs}
+
+
+def joined_head(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The head ``with_heads`` joined to ``doc``, taken out of it. The embedded server
+    sends a join that follows another join as JSON text (a head holds only strings
+    and integers, which JSON keeps)."""
+    joined = doc.pop("_head", None)
+    if isinstance(joined, str):
+        joined = json.loads(joined)
+    return joined[0] if joined else None
 
 
 async def counters(collection: AsyncCollection) -> AsyncIterator[dict[str, Any]]:

@@ -93,7 +93,12 @@ class Store:
             self.in_transaction,
         )
         self.tasks = Tasks(
-            self.db.tasks, self.lists, self.changes, self.idempotency_keys, self.in_transaction
+            self.db.tasks,
+            self.lists,
+            self.changes,
+            self.idempotency_keys,
+            self.in_transaction,
+            self.standalone,
         )
         self.todos_urls = TodosUrls(self.db.todos_urls)
         self.invites = Invites(self.db.invites)

@@ -27,7 +27,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .changes import Changes, Entry, Heads, held_tasks
+from .changes import Changes, Entry, Heads, held_tasks, joined_head, with_heads
 from .clock import utcnow
 from .compat import exact, replace_whole, typed, typed_value
 from .idempotency import IdempotencyKeys, once
@@ -174,9 +174,11 @@ def task_document(
     default the owner's default list, whose id is the owner's)."""
     done = bool(fields.get("done", False))
     by = author.view() if author else None
+    oid = task_id or ObjectId()
     return keyed(
         {
-            "_id": task_id or ObjectId(),
+            "_id": oid,
+            "sid": str(oid),
             "owner": owner,
             "list": list_id or owner,
             "title": fields["title"],
@@ -276,12 +278,14 @@ class Tasks:
         changes: Changes,
         idempotency_keys: IdempotencyKeys,
         in_transaction: InTransaction,
+        standalone: Callable[[], Awaitable[bool]],
     ):
         self.collection = collection
         self.lists = lists
         self.changes = changes
         self.idempotency_keys = idempotency_keys
         self.in_transaction = in_transaction
+        self.standalone = standalone
 
     async def create_indexes(self) -> None:
         # a list's tasks in each sort, whole or by done; an owner's, for the quota
@@ -291,6 +295,8 @@ class Tasks:
             [("list", ASCENDING), ("done", ASCENDING), ("rank", ASCENDING)]
         )
         await self.collection.create_index([("owner", ASCENDING), ("rank", ASCENDING)])
+        # a task by its id as a string, for aggregations (_writable)
+        await self.collection.create_index([("sid", ASCENDING)])
 
     # --- reads ---
 
@@ -463,6 +469,7 @@ class Tasks:
             before = _task(doc)
             fields = {k: v for k, v in changes.items() if k != "list_id"}
             updated = {**doc, **fields, "updated_at": now, "version": doc["version"] + 1}
+            updated["sid"] = str(oid)  # a task stored before it had one gets it now
             updated["updated_by"] = person.view()
             if "done" in fields and bool(fields["done"]) != bool(doc["done"]):
                 updated["completed_at"] = now if fields["done"] else None
@@ -590,6 +597,7 @@ class Tasks:
                 await self.lists.ensure_default(Person(owner, names[owner]))
             by = {"id": owner, "username": names[owner]}
             adopted = {**MISSING, **doc, "list": owner, "created_by": by, "updated_by": by}
+            adopted["sid"] = str(doc["_id"])
             if adopted["done"] and adopted["completed_at"] is None:
                 adopted["completed_at"] = adopted["updated_at"]
             keyed(typed(adopted, _SCHEMA))
@@ -610,19 +618,60 @@ class Tasks:
         """The stored task, typed, its list's members and their heads
         (store/changes.py), if the person may write it: TaskNotFound when they cannot
         see it (or it is not in ``within``), NoAccess when they may only read it,
-        StaleVersion when it is at none of ``versions``. Two round trips: the
-        embedded server matches no ObjectId in an aggregation, so the task comes by
-        itself (a real MongoDB could bring it in the members' query)."""
-        doc = await self.collection.find_one(exact({"_id": oid}), session=session)
-        if doc is None:
-            raise TaskNotFound(str(oid))
+        StaleVersion when it is at none of ``versions``. One round trip (two for a
+        task stored before tasks had ``sid``)."""
+        found = await self._with_members(oid, session)
+        if found is None:
+            doc = await self.collection.find_one(exact({"_id": oid}), session=session)
+            if doc is None:
+                raise TaskNotFound(str(oid))
+            members, heads = await self.lists.members_with_heads(doc["list"], session)
+        else:
+            doc, members, heads = found
         doc = typed(typed(doc, _SCHEMA), _SCHEMA_PRIORITY)
-        members, heads = await self.lists.members_with_heads(doc["list"], session)
         if role_of(members, person) is None or (within is not None and doc["list"] != within):
             raise TaskNotFound(str(oid))
         require(members, person, allowed)
         if versions is not None and doc["version"] not in versions:
             raise StaleVersion(_task(doc))
+        return doc, members, heads
+
+    async def _with_members(
+        self, oid: ObjectId, session: AsyncClientSession
+    ) -> tuple[dict[str, Any], Members, Heads] | None:
+        """The task with its list's members and their heads, in one query; None when
+        no task has this ``sid`` (or its list has no members).
+
+        Joined on ``sid``, the id as a string: the embedded server matches no
+        ObjectId in an aggregation. That server begins no transaction with an
+        aggregation either, and runs one outside the transaction: there (a
+        standalone, where the transaction lock isolates it) it is sent without the
+        session, and the write after it begins the transaction."""
+        reading = None if await self.standalone() else session
+        pipeline: list[dict[str, Any]] = [
+            {"$match": exact({"sid": str(oid)})},
+            {
+                "$lookup": {
+                    "from": self.lists.members.name,
+                    "localField": "list",
+                    "foreignField": "list",
+                    "as": "_member",
+                }
+            },
+            {"$unwind": "$_member"},
+            *with_heads(self.changes.collection, "_member.user"),
+        ]
+        rows = await (await self.collection.aggregate(pipeline, session=reading)).to_list()
+        if not rows:
+            return None
+        members: Members = {}
+        heads: Heads = {}
+        for row in rows:
+            member = row.pop("_member")
+            members[member["user"]] = member
+            heads[member["user"]] = joined_head(row)
+        doc = rows[0]
+        doc["_id"] = oid  # the embedded server sends it as text after a join
         return doc, members, heads
 
     async def _held(
