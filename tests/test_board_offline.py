@@ -202,3 +202,37 @@ async def test_a_502_from_nginx_counts_as_offline(browser, tmp_path, mongodb_uri
                 "Call the plumber",
             ]
             assert [e for e in errors if "502 (Bad Gateway)" not in e] == []
+
+
+async def test_a_task_that_comes_live_before_its_answer_is_shown_once(browser, processes):
+    """The live socket can bring a new task before the answer to the POST that made it:
+    the page then shows the task as it came, not also the one it drew as sent."""
+    _, b = processes
+    errors: list[str] = []
+    page, _ = await new_user_signed_in(browser, b.url, errors, **DESKTOP)
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    answered = asyncio.Event()
+
+    async def hold_the_answer(route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        response = await route.fetch()
+        answered.set()
+        await asyncio.sleep(2)  # the live message comes meanwhile
+        await route.fulfill(response=response)
+
+    await page.route("**/api/tasks", hold_the_answer)
+    await page.fill("#add-task [name=title]", "Seen live first")
+    await page.press("#add-task [name=title]", "Enter")
+    await asyncio.wait_for(answered.wait(), 10)
+    shown = task(page, "Seen live first")
+    # drawn from the live message, under its real id, while the answer is still held
+    await expect(shown).to_have_attribute("data-id", re.compile(r"^[0-9a-f]{24}$"), timeout=1500)
+    for _ in range(10):
+        assert await shown.count() == 1
+        await page.wait_for_timeout(100)
+    await expect(page.locator(".task.pending")).to_have_count(0, timeout=5000)
+    await expect(shown).to_have_count(1)
+    assert await titles(page) == ["Seen live first"]
+    assert unexpected(errors) == []

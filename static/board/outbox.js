@@ -19,6 +19,7 @@ import { refused } from "./writes.js";
 const TEMPORARY = "pending-";
 let running = null; // the drain under way: one at a time
 let sending = null; // the key of the entry on the wire, which later writes leave alone
+let knownBefore = null; // the tasks known when a create went on the wire (answeredLive)
 const waiters = new Map(); // an entry's key -> the callers waiting for its outcome
 
 export function storageKey() {
@@ -101,6 +102,17 @@ function compact() {
   if (folded) save(list);
 }
 
+// Whether the task a create on the wire makes came over the live socket before the
+// create's answer did: a task new since it went, in its list, with its title.
+function answeredLive(entry) {
+  if (entry.key !== sending || !knownBefore) return false;
+  for (const [id, task] of state.tasks) {
+    if (knownBefore.has(id) || id.startsWith(TEMPORARY)) continue;
+    if (task.list_id === entry.listId && task.title === entry.fields.title) return true;
+  }
+  return false;
+}
+
 // The queued writes drawn over what the API answered: waiting creates as tasks,
 // changes over their tasks, deletes gone. Called before each drawing.
 export function applyPending() {
@@ -110,6 +122,10 @@ export function applyPending() {
     if (id.startsWith(TEMPORARY) && !queued.has(id)) state.tasks.delete(id); // sent by another tab
   }
   for (const e of queue) {
+    if (e.op === "create" && answeredLive(e)) {
+      state.tasks.delete(e.taskId); // shown once: as it came, not also as it was sent
+      continue;
+    }
     const known = state.tasks.get(e.taskId);
     if (e.op === "delete") remove(e.taskId);
     else if (known) state.tasks.set(e.taskId, { ...known, ...e.fields });
@@ -216,6 +232,7 @@ async function drain() {
     const [entry] = entries();
     if (!entry) return true;
     sending = entry.key;
+    if (entry.op === "create") knownBefore = new Set(state.tasks.keys());
     try {
       const task = await send(entry);
       drop(entry.key);
@@ -236,6 +253,7 @@ async function drain() {
       settle(entry.key, null);
     } finally {
       sending = null;
+      knownBefore = null;
     }
   }
 }
