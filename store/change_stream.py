@@ -16,6 +16,7 @@ change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
@@ -84,10 +85,17 @@ class Watch:
         self._refiltering = asyncio.Lock()
         self.refiltered = 0  # how many times the pipeline was changed while following
         self.events = 0  # events the stream brought
+        self._woken = asyncio.Event()  # wake(): ask again without waiting out the pause
 
     @property
     def name(self) -> str:
         return self.collection.name
+
+    def wake(self) -> None:
+        """This process just stored something the stream may bring: ask for it now
+        rather than after the pause between polls (the embedded server's getMore
+        never waits for an event; see store/compat.py: PollPace)."""
+        self._woken.set()
 
     @property
     def following(self) -> bool:
@@ -165,6 +173,15 @@ class Watch:
             except (PyMongoError, TimeoutError):
                 pass  # the server is gone; nothing to close there
 
+    async def _pause(self, seconds: float) -> None:
+        """Waits ``seconds``, or until woken. A wake that came during the poll before
+        it (which may have missed what was stored) ends it at once."""
+        if seconds > 0 and not self._woken.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._woken.wait()
+        self._woken.clear()
+
     async def _follow(self) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
@@ -194,9 +211,7 @@ class Watch:
                     continue
                 if not self._stream.alive:  # invalidated: the collection was dropped
                     await self._close_stream()
-                pause = self.pace.pause(loop.time() - started)
-                if pause > 0:
-                    await asyncio.sleep(pause)
+                await self._pause(self.pace.pause(loop.time() - started))
             except asyncio.CancelledError:
                 raise
             except InvalidOperation:

@@ -230,7 +230,8 @@ def time_from_stored(millis: int) -> datetime:
 # getMore every POLL_IDLE_INTERVAL. A change after a quiet period thus reaches the
 # sockets within about POLL_IDLE_INTERVAL plus one getMore (about 1 s), and the ones
 # that follow it within the fast interval; an idle process asks about once a second
-# per stream instead of ~50 times.
+# per stream instead of ~50 times. The process that stored a change asks at once
+# (store/change_stream.py: Watch.wake).
 CHANGES_POLL_INTERVAL = 0.02
 LOGINS_POLL_INTERVAL = 0.25
 POLL_IDLE_INTERVAL = 1.0

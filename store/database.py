@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
@@ -104,6 +105,8 @@ class Store:
         self.invites = Invites(self.db.invites)
         self.transaction_lock = TransactionLock(self.db.transaction_lock)
         self._standalone: bool | None = None
+        # this process's streams of changes, woken by its own commits (in_transaction)
+        self._change_watches: weakref.WeakSet[TaskChanges] = weakref.WeakSet()
         self.scores = Scores(self.db.scores)
         # counted like failed logins, with the client address as the "account"
         self.score_flood = LoginFailures(self.db.score_flood, SCORE_FLOOD_WINDOW_SECONDS)
@@ -158,8 +161,14 @@ class Store:
             if await self.standalone():
                 # no isolation between concurrent transactions there: one at a time
                 async with self.transaction_lock.held(self.operation_timeout):
-                    return await self._transaction(work)
-            return await self._transaction(work)
+                    done = await self._transaction(work)
+            else:
+                done = await self._transaction(work)
+        # the changes it recorded reach this process's sockets without waiting for
+        # the next poll (other processes' streams find them at theirs)
+        for watch in self._change_watches:
+            watch.wake()
+        return done
 
     async def _transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         async with self.client.start_session() as session:
@@ -181,7 +190,9 @@ class Store:
     ) -> TaskChanges:
         """A change stream of the changes recorded for ``owners`` (None: every
         change; not yet started)."""
-        return task_changes(self.changes.collection, on_change, on_history_lost, owners=owners)
+        watch = task_changes(self.changes.collection, on_change, on_history_lost, owners=owners)
+        self._change_watches.add(watch)
+        return watch
 
     def watch_ended_logins(self, on_ended: Callable[[str], None]) -> Watch:
         """A change stream of the digests of logins that end (not yet started)."""

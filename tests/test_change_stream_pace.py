@@ -67,3 +67,18 @@ async def test_an_idle_stream_asks_about_once_a_second_and_still_delivers(mongod
         latency = time.monotonic() - started
         assert got, "the change never arrived"
         assert latency < POLL_IDLE_INTERVAL + 1.0, latency
+
+
+async def test_a_change_this_process_stores_is_asked_for_at_once(mongodb_uri):
+    """The process's own commit wakes its stream: the change arrives without waiting
+    out the pause between polls, however long that pause is."""
+    async with fresh_store(mongodb_uri) as store, watching(store) as (got, watch):
+        watch.pace = PollPace(60.0)  # every pause a minute long from the next on
+        await asyncio.sleep(0.5)  # the stream is in such a pause now
+        user = await store.users.create("woken", "hash")
+        me = Person(user.id, user.username)
+        await store.tasks.create(me, me.id, {"title": "stored here"}, allowed=EDITORS)
+        started = time.monotonic()
+        while not got and time.monotonic() - started < 10:
+            await asyncio.sleep(0.01)
+        assert [c["task"]["title"] for c in got] == ["stored here"]
